@@ -1,0 +1,110 @@
+"""The facade every entry point uses: `Assistant.load()` then `ask()`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer import Answer, build_answer
+from qa.corpus import Corpus, load_corpus
+from qa.embedding import Embedder
+from qa.errors import InputError
+from qa.indexing import BuildReport, ensure_index
+from qa.retrieval import Query, Retriever
+from qa.settings import MODES, Mode, Settings
+
+
+class Assistant:
+    """Answers questions about one article collection with cited excerpts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        corpus: Corpus,
+        embedder: Embedder,
+        retriever: Retriever,
+        report: BuildReport,
+    ) -> None:
+        self.settings = settings
+        self.corpus = corpus
+        self.embedder = embedder
+        self.retriever = retriever
+        self.report = report
+        self.documents = {d.id: d for d in corpus.documents}
+
+    @classmethod
+    def load(
+        cls,
+        settings: Settings | None = None,
+        *,
+        corpus: Path | str | None = None,
+        index: Path | str | None = None,
+        rebuild: bool = False,
+        progress: bool = False,
+    ) -> Assistant:
+        """Read the articles and open the index, building it when it is
+        missing or stale (only changed passages are re-embedded).
+
+        `settings` defaults to `Settings.from_env()`; `corpus` and `index`
+        override its folders. Raises `CorpusError`, `ModelError` or
+        `IndexCorruptedError` with a message that says what to do.
+        """
+        settings = (settings or Settings.from_env()).with_(
+            corpus=Path(corpus) if corpus is not None else None,
+            index=Path(index) if index is not None else None,
+        )
+        loaded = load_corpus(settings.corpus)
+        embedder = Embedder.load(settings.model, settings.device, settings.batch_size)
+        stored, report = ensure_index(
+            loaded.documents, settings, embedder, rebuild=rebuild, progress=progress
+        )
+        return cls(settings, loaded, embedder, Retriever(stored, embedder, settings), report)
+
+    def ask(self, question: str, k: int | None = None, mode: Mode | str | None = None) -> Answer:
+        """Up to `k` cited excerpts that answer `question`, or an abstention.
+
+        Raises `InputError` for an empty question, an unknown mode or k < 1.
+        A question longer than `max_question_chars` is cut, and
+        `answer.warnings` says so.
+        """
+        k = self.settings.k if k is None else k
+        mode = self.settings.mode if mode is None else mode
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InputError(f"k must be a positive integer, got {k!r}")
+        question, warnings = check_question(question, self.settings.max_question_chars)
+        query, hits = self.retriever.search(question, mode, self.settings.candidates)
+        return build_answer(
+            query,
+            hits,
+            self.documents,
+            k=k,
+            mode=mode,
+            min_relevance=self.settings.min_relevance,
+            excerpt_chars=self.settings.excerpt_chars,
+            dense_scorer=self._sentence_similarity,
+            warnings=warnings,
+        )
+
+    def _sentence_similarity(self, query: Query, sentences: list[str]) -> np.ndarray:
+        return self.embedder.encode_passages(sentences) @ query.vector
+
+
+def check_question(question: object, limit: int) -> tuple[str, tuple[str, ...]]:
+    """The question stripped (and cut at a space when longer than `limit`),
+    with any warning; an `InputError` when it is not text or holds no word."""
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, got {type(question).__name__}")
+    question = question.strip()
+    if not question:
+        raise InputError("the question is empty")
+    if not any(ch.isalnum() for ch in question):
+        raise InputError("the question has no words in it")
+    if len(question) <= limit:
+        return question, ()
+    cut = question.rfind(" ", 0, limit)
+    cut = cut if cut > limit // 2 else limit
+    warning = f"question cut from {len(question)} to {cut} characters"
+    return question[:cut].rstrip(), (warning,)

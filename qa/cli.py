@@ -1,0 +1,127 @@
+"""`qa index | ask`: the command line over `Assistant`.
+
+Exit codes: 0 success, 1 a problem with the index or model (the message says
+how to fix it), 2 bad input (empty question, unknown mode, missing corpus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import NoReturn
+
+from qa.answer import Answer, Excerpt
+from qa.errors import CorpusError, InputError, QAError
+from qa.settings import MODES, Settings
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"qa: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--corpus", help="folder of articles (default: seeds/, or QA_CORPUS)")
+    common.add_argument("--index", help="index folder (default: index/, or QA_INDEX)")
+    parser = _Parser(prog="qa", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    index = commands.add_parser("index", parents=[common], help="build or update the index")
+    index.add_argument("--rebuild", action="store_true", help="rebuild from scratch")
+    ask = commands.add_parser("ask", parents=[common], help="answer a question")
+    ask.add_argument("question", help='the question ("-" reads it from standard input)')
+    ask.add_argument("-k", type=int, help="number of excerpts (default 5, or QA_K)")
+    ask.add_argument("--mode", help=f"retrieval mode: {', '.join(MODES)} (default hybrid)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # usage errors (2) and --help (0)
+        return int(exit_.code or 0)
+    logging.basicConfig(level=logging.WARNING, format="qa: %(levelname)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return _run(args)
+    except (InputError, CorpusError) as err:
+        print(f"qa: error: {err}", file=sys.stderr)
+        return 2
+    except QAError as err:
+        print(f"qa: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from qa.assistant import Assistant, check_question
+
+    settings = Settings.from_env(corpus=args.corpus, index=args.index)
+    if args.command == "index":
+        assistant = Assistant.load(settings, rebuild=args.rebuild, progress=True)
+        r = assistant.report
+        print(
+            f"index {r.status} ({r.reason}): {r.documents} documents, {r.passages} passages, "
+            f"{r.embedded} embedded, {r.reused} reused -> {settings.index}"
+        )
+        return 0
+    question = sys.stdin.read() if args.question == "-" else args.question
+    if args.mode is not None and args.mode not in MODES:
+        raise InputError(f"unknown mode {args.mode!r}; choose one of {', '.join(MODES)}")
+    if args.k is not None and args.k < 1:
+        raise InputError(f"-k must be at least 1, got {args.k}")
+    check_question(question, settings.max_question_chars)
+    assistant = Assistant.load(settings)
+    answer = assistant.ask(question, k=args.k, mode=args.mode)
+    for warning in answer.warnings:
+        print(f"qa: warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer, color=sys.stdout.isatty()))
+    return 0
+
+
+def format_answer(answer: Answer, color: bool = False) -> str:
+    """The answer as terminal text: one numbered block per excerpt, the
+    answering sentences in bold (or between ** when not on a terminal)."""
+    if answer.abstained:
+        return f"No answer in these articles. {answer.reason}"
+    width = min(shutil.get_terminal_size((100, 20)).columns, 100)
+    blocks = [
+        _format_excerpt(i, excerpt, width, color) for i, excerpt in enumerate(answer.excerpts, 1)
+    ]
+    return "\n\n".join(blocks)
+
+
+def _format_excerpt(number: int, excerpt: Excerpt, width: int, color: bool) -> str:
+    c = excerpt.citation
+    on, off = ("\033[1m", "\033[0m") if color else ("**", "**")
+    text, cursor = [], 0
+    for h in excerpt.highlights:
+        text += [excerpt.text[cursor : h.start], on, excerpt.text[h.start : h.end], off]
+        cursor = h.end
+    text.append(excerpt.text[cursor:])
+    body = "\n".join(
+        textwrap.fill(par, width, initial_indent="    ", subsequent_indent="    ")
+        for par in "".join(text).split("\n")
+        if par.strip()
+    )
+    where = (
+        f"    {c.doc_id}, characters {c.start}-{c.end}, passage {c.passage}"
+        f" · relevance {excerpt.scores.relevance:.2f}"
+    )
+    return f"[{number}] {c.title}\n{where}\n{body}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

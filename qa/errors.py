@@ -1,0 +1,29 @@
+"""Errors a user can act on. Each message says what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class of the errors `qa` raises on purpose."""
+
+
+class InputError(QAError, ValueError):
+    """A bad question or argument (empty question, unknown mode, bad k)."""
+
+
+class CorpusError(QAError):
+    """The article folder or one article cannot be used."""
+
+
+class ModelError(QAError):
+    """The embedding model cannot be found, verified or loaded."""
+
+
+class IndexCorruptedError(QAError):
+    """A file under the index folder is damaged or does not match the manifest."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            f"index file {path} is corrupted ({problem}); rebuild it with `qa index --rebuild`"
+        )

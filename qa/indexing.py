@@ -1,0 +1,169 @@
+"""Build the index from documents, or bring a saved one up to date.
+
+Embedding is the slow step, so a rebuild reuses the vector of every passage
+whose embedded text is unchanged (same model): editing one article
+re-embeds only that article's passages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import bm25s
+import numpy as np
+
+from qa.chunking import Passage, chunk_documents
+from qa.corpus import Document
+from qa.embedding import Embedder
+from qa.settings import Settings
+from qa.store import (
+    FORMAT_VERSION,
+    Manifest,
+    StoredIndex,
+    load_index,
+    new_vector_index,
+    read_manifest,
+    save_index,
+)
+from qa.text import ANALYZER_VERSION, analyze
+
+log = logging.getLogger(__name__)
+# bm25s logs every index build at DEBUG on its own logger; keep our output readable.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What `ensure_index` did, for the CLI and the tests."""
+
+    status: Literal["fresh", "built", "updated"]
+    reason: str
+    documents: int
+    passages: int
+    embedded: int
+    reused: int
+
+
+def build_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """The settings that shape the saved index; any change makes it stale."""
+    return {
+        "model": {
+            "name": embedder.info.name,
+            "sha256": embedder.info.sha256,
+            "dimension": embedder.dimension,
+        },
+        "chunking": {
+            "passage_chars": settings.passage_chars,
+            "passage_max_chars": settings.passage_max_chars,
+            "passage_overlap": settings.passage_overlap,
+        },
+        "analyzer": ANALYZER_VERSION,
+        "bm25": {"k1": settings.bm25_k1, "b": settings.bm25_b, "method": "lucene"},
+    }
+
+
+def document_records(docs: tuple[Document, ...]) -> list[dict[str, Any]]:
+    return [{"id": d.id, "sha256": d.sha256, "title": d.title, "path": d.path} for d in docs]
+
+
+def embedding_input(passage: Passage, title: str) -> str:
+    """The text embedded for a passage: its article's title gives the model the
+    topic that later passages of the article no longer name."""
+    if passage.number == 0:
+        return passage.text
+    return f"{title}\n{passage.text}"
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def ensure_index(
+    docs: tuple[Document, ...],
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool = False,
+    progress: bool = False,
+) -> tuple[StoredIndex, BuildReport]:
+    """Load the index under `settings.index` if it matches `docs` and
+    `settings`; otherwise (re)build it, reusing unchanged vectors, and save it.
+
+    A corrupted index raises `IndexCorruptedError` unless `rebuild` is set.
+    """
+    folder = settings.index
+    build = build_settings(settings, embedder)
+    records = document_records(docs)
+    manifest = None if rebuild else read_manifest(folder)
+    if manifest is not None and manifest.build == build and manifest.documents == records:
+        stored = load_index(folder, manifest)
+        report = BuildReport("fresh", "index is up to date", len(docs), len(stored.passages), 0, 0)
+        return stored, report
+
+    previous: dict[str, np.ndarray] = {}
+    if manifest is None:
+        reason = "rebuild requested" if rebuild else f"no index in {folder}"
+    else:
+        reason = _why_stale(manifest, build, records)
+        if manifest.build.get("model") == build["model"]:
+            old = load_index(folder, manifest)
+            vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+            titles = {d["id"]: d["title"] for d in manifest.documents}
+            for passage, vector in zip(old.passages, vectors, strict=True):
+                previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
+    stored, embedded = _build(docs, settings, embedder, build, records, previous, progress)
+    save_index(folder, stored)
+    status = "built" if manifest is None else "updated"
+    report = BuildReport(
+        status, reason, len(docs), len(stored.passages), embedded, len(stored.passages) - embedded
+    )
+    log.info("index %s (%s): %d passages, %d embedded", status, reason, report.passages, embedded)
+    return stored, report
+
+
+def _why_stale(manifest: Manifest, build: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    changed = [key for key in build if manifest.build.get(key) != build[key]]
+    if changed:
+        return "settings changed: " + ", ".join(changed)
+    old = {d["id"]: d["sha256"] for d in manifest.documents}
+    new = {d["id"]: d["sha256"] for d in records}
+    parts = []
+    if added := sorted(new.keys() - old.keys()):
+        parts.append("added " + ", ".join(added))
+    if removed := sorted(old.keys() - new.keys()):
+        parts.append("removed " + ", ".join(removed))
+    if edited := sorted(i for i in new.keys() & old.keys() if new[i] != old[i]):
+        parts.append("changed " + ", ".join(edited))
+    return "; ".join(parts) or "document titles or paths changed"
+
+
+def _build(
+    docs: tuple[Document, ...],
+    settings: Settings,
+    embedder: Embedder,
+    build: dict[str, Any],
+    records: list[dict[str, Any]],
+    previous: dict[str, np.ndarray],
+    progress: bool,
+) -> tuple[StoredIndex, int]:
+    passages = chunk_documents(
+        docs, settings.passage_chars, settings.passage_max_chars, settings.passage_overlap
+    )
+    titles = {d.id: d.title for d in docs}
+    inputs = [embedding_input(p, titles[p.doc_id]) for p in passages]
+    keys = [_key(text) for text in inputs]
+    todo = [i for i, key in enumerate(keys) if key not in previous]
+    vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
+    fresh = embedder.encode_passages([inputs[i] for i in todo], progress=progress)
+    for row, i in enumerate(todo):
+        vectors[i] = fresh[row]
+    for i, key in enumerate(keys):
+        if key in previous:
+            vectors[i] = previous[key]
+
+    bm25 = bm25s.BM25(k1=settings.bm25_k1, b=settings.bm25_b, method="lucene")
+    bm25.index([analyze(p.text) for p in passages], show_progress=False)
+    manifest = Manifest(FORMAT_VERSION, build, records, len(passages), {})
+    return StoredIndex(manifest, passages, new_vector_index(vectors), bm25), len(todo)

@@ -1,0 +1,170 @@
+"""Dense, lexical and hybrid search over the stored index.
+
+Every hit also carries `coverage`: the idf-weighted share of the question's
+terms that the passage contains. Unlike BM25 or fused scores, it is on the
+same 0..1 scale for every question, so abstention can use one threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.chunking import Passage
+from qa.embedding import Embedder
+from qa.settings import Fusion, Mode, Settings
+from qa.store import StoredIndex
+from qa.text import analyze
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as the engine sees it: its terms and each distinct term's weight (idf)."""
+
+    text: str
+    terms: tuple[str, ...]
+    weights: dict[str, float]
+    vector: np.ndarray
+
+    def coverage(self, terms: set[str]) -> float:
+        """Idf-weighted share of the question's distinct terms found in `terms`."""
+        total = sum(self.weights.values())
+        if total == 0:
+            return 0.0
+        return sum(w for t, w in self.weights.items() if t in terms) / total
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    rank: int
+    dense: float
+    lexical: float
+    fused: float
+    coverage: float
+    relevance: float
+
+
+def relevance(dense: float, coverage: float) -> float:
+    """How well a passage answers, on a 0..1 scale shared by all questions.
+
+    The mean of cosine similarity (floored at 0) and term coverage: either a
+    close paraphrase or most of the question's rare words must be present.
+    """
+    return 0.5 * max(dense, 0.0) + 0.5 * coverage
+
+
+class Retriever:
+    def __init__(self, index: StoredIndex, embedder: Embedder, settings: Settings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        scores = index.bm25.scores
+        self._indptr = np.asarray(scores["indptr"])
+        self._indices = np.asarray(scores["indices"])
+        self._vocab = index.bm25.vocab_dict
+        self._n = len(index.passages)
+
+    def idf(self, term: str) -> float:
+        """BM25 (Lucene) idf; a term absent from the articles gets the highest
+        idf, because a question about something never mentioned is unanswered."""
+        term_id = self._vocab.get(term)
+        df = 0 if term_id is None else int(self._indptr[term_id + 1] - self._indptr[term_id])
+        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+
+    def passages_with(self, term: str) -> np.ndarray:
+        term_id = self._vocab.get(term)
+        if term_id is None:
+            return np.zeros(0, dtype=np.int64)
+        return self._indices[self._indptr[term_id] : self._indptr[term_id + 1]]
+
+    def analyze(self, question: str) -> Query:
+        """Terms, weights and embedding of `question`. The embedding is computed
+        in every mode: relevance (and so abstention) always uses it."""
+        terms = tuple(analyze(question))
+        weights = {t: self.idf(t) for t in dict.fromkeys(terms)}
+        return Query(question, terms, weights, self.embedder.encode_query(question)[0])
+
+    def search(self, question: str, mode: Mode, limit: int) -> tuple[Query, list[Hit]]:
+        """The `limit` best passages for `question`, best first."""
+        query = self.analyze(question)
+        dense = self._dense_scores(query)
+        lexical = self._lexical_scores(query)
+        coverage = self._coverage(query)
+        if mode == "dense":
+            fused = dense
+        elif mode == "lexical":
+            fused = lexical
+        else:
+            fused = fuse(dense, lexical, self.settings.fusion, self.settings)
+        if mode == "lexical":
+            order = [i for i in np.argsort(-fused, kind="stable") if lexical[i] > 0]
+        else:
+            order = list(np.argsort(-fused, kind="stable"))
+        hits = [
+            Hit(
+                passage=self.index.passages[i],
+                rank=rank,
+                dense=float(dense[i]),
+                lexical=float(lexical[i]),
+                fused=float(fused[i]),
+                coverage=float(coverage[i]),
+                relevance=relevance(float(dense[i]), float(coverage[i])),
+            )
+            for rank, i in enumerate(order[:limit], 1)
+        ]
+        return query, hits
+
+    def _dense_scores(self, query: Query) -> np.ndarray:
+        """Cosine of the question with every passage, from the FAISS index.
+
+        All passages are scored so that fusion and relevance see every one;
+        at the size of a news collection an exact search is a few ms.
+        """
+        scores = np.full(self._n, -1.0, dtype=np.float32)
+        found, ids = self.index.vectors.search(query.vector[None, :], self._n)
+        valid = ids[0] >= 0
+        scores[ids[0][valid]] = found[0][valid]
+        return scores
+
+    def _lexical_scores(self, query: Query) -> np.ndarray:
+        ids = self.index.bm25.get_tokens_ids(list(query.terms))
+        if not ids:
+            return np.zeros(self._n, dtype=np.float32)
+        return np.asarray(self.index.bm25.get_scores(ids), dtype=np.float32)
+
+    def _coverage(self, query: Query) -> np.ndarray:
+        total = sum(query.weights.values())
+        covered = np.zeros(self._n, dtype=np.float32)
+        if total == 0:
+            return covered
+        for term, weight in query.weights.items():
+            covered[self.passages_with(term)] += weight
+        return covered / total
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, method: Fusion, settings: Settings) -> np.ndarray:
+    """Combine dense and lexical scores of all passages.
+
+    `rrf`: reciprocal rank fusion, sum of 1 / (rrf_k + rank); passages with no
+    lexical match get no lexical share. `weighted`: min-max normalised scores
+    mixed with `dense_weight`.
+    """
+    if method == "rrf":
+        fused = np.zeros_like(dense)
+        for scores, present in ((dense, np.ones_like(dense, dtype=bool)), (lexical, lexical > 0)):
+            ranks = np.empty(len(scores), dtype=np.float32)
+            ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+            fused += np.where(present, 1.0 / (settings.rrf_k + ranks), 0.0)
+        return fused
+    w = settings.dense_weight
+    return w * _minmax(dense) + (1 - w) * _minmax(lexical)
+
+
+def _minmax(scores: np.ndarray) -> np.ndarray:
+    low, high = float(scores.min(initial=0.0)), float(scores.max(initial=0.0))
+    if high - low <= 1e-12:
+        return np.zeros_like(scores)
+    return (scores - low) / (high - low)

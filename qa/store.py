@@ -1,0 +1,185 @@
+"""Save, load and verify the index folder. Plain files only, never pickle.
+
+    index/
+      manifest.json    format version, build settings, model hash, documents,
+                       passage count, and the sha256 of every other file
+      passages.jsonl   one passage per line: doc_id, number, start, end, text
+      vectors.faiss    FAISS inner-product index of normalised embeddings
+      bm25/            bm25s arrays (.npy, allow_pickle=False) and JSON vocab
+
+Every file is written to a temporary name, fsynced and `os.replace`d in. The
+manifest is removed first and written last, so an interrupted save leaves a
+folder without a manifest (rebuilt on next load), never a silently mixed index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import faiss
+import numpy as np
+
+from qa.chunking import Passage
+from qa.errors import IndexCorruptedError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PASSAGES = "passages.jsonl"
+VECTORS = "vectors.faiss"
+BM25_DIR = "bm25"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    #: Settings that shape the index (model name, hash and dimension, chunking,
+    #: analyzer, BM25 parameters). A different build means a stale index.
+    build: dict[str, Any]
+    #: id, sha256, title and path of each document, in index order.
+    documents: list[dict[str, Any]]
+    passages: int
+    #: sha256 of every data file, by path relative to the index folder.
+    files: dict[str, str]
+
+
+@dataclass
+class StoredIndex:
+    manifest: Manifest
+    passages: list[Passage]
+    vectors: faiss.Index
+    bm25: bm25s.BM25
+
+
+def new_vector_index(vectors: np.ndarray) -> faiss.Index:
+    """Exact inner-product search; on normalised vectors that is cosine."""
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_index(folder: Path, stored: StoredIndex) -> Manifest:
+    """Write `stored` under `folder`; return the manifest with its file hashes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)
+    files: dict[str, bytes] = {
+        PASSAGES: "".join(
+            json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in stored.passages
+        ).encode(),
+        VECTORS: faiss.serialize_index(stored.vectors).tobytes(),
+    }
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".bm25-") as tmp:
+        stored.bm25.save(tmp, allow_pickle=False, show_progress=False)
+        for item in sorted(Path(tmp).iterdir()):
+            files[f"{BM25_DIR}/{item.name}"] = item.read_bytes()
+    old_bm25 = folder / BM25_DIR
+    if old_bm25.is_dir():
+        for item in old_bm25.iterdir():
+            if f"{BM25_DIR}/{item.name}" not in files:
+                item.unlink()
+    for name, data in files.items():
+        atomic_write(folder / name, data)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        build=stored.manifest.build,
+        documents=stored.manifest.documents,
+        passages=len(stored.passages),
+        files={name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+    )
+    atomic_write(folder / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
+    stored.manifest = manifest
+    return manifest
+
+
+def read_manifest(folder: Path) -> Manifest | None:
+    """The manifest, or None when there is no index (or one of another format)."""
+    path = folder / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format_version") != FORMAT_VERSION:
+            return None
+        return Manifest(**data)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise IndexCorruptedError(str(path), f"unreadable manifest: {err}") from None
+
+
+def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
+    """Load and verify the files `manifest` lists; raise `IndexCorruptedError`
+    naming the first file that is missing, damaged or inconsistent."""
+    for name, expected in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexCorruptedError(str(path), "file missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise IndexCorruptedError(str(path), f"sha256 differs from {MANIFEST}")
+    passages = _read_passages(folder / PASSAGES)
+    vectors = _read_vectors(folder / VECTORS)
+    try:
+        bm25 = bm25s.BM25.load(str(folder / BM25_DIR), allow_pickle=False, show_progress=False)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IndexCorruptedError(str(folder / BM25_DIR), str(err)) from None
+    counts = {
+        f"{MANIFEST} passages": manifest.passages,
+        PASSAGES: len(passages),
+        VECTORS: vectors.ntotal,
+        BM25_DIR: int(bm25.scores["num_docs"]),
+    }
+    if len(set(counts.values())) != 1:
+        detail = ", ".join(f"{k}={v}" for k, v in counts.items())
+        raise IndexCorruptedError(str(folder / MANIFEST), f"counts disagree: {detail}")
+    dimension = manifest.build.get("model", {}).get("dimension")
+    if vectors.d != dimension:
+        raise IndexCorruptedError(
+            str(folder / VECTORS), f"dimension {vectors.d}, manifest says {dimension}"
+        )
+    return StoredIndex(manifest, passages, vectors, bm25)
+
+
+def _read_passages(path: Path) -> list[Passage]:
+    passages = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            try:
+                passages.append(Passage(**json.loads(line)))
+            except (ValueError, TypeError) as err:
+                raise IndexCorruptedError(f"{path}:{line_no}", str(err)) from None
+    return passages
+
+
+def _read_vectors(path: Path) -> faiss.Index:
+    try:
+        return faiss.deserialize_index(np.frombuffer(path.read_bytes(), dtype=np.uint8))
+    except RuntimeError as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
+        raise IndexCorruptedError(str(path), f"FAISS cannot read it: {first_line}") from None
+
+
+def remove_index(folder: Path) -> None:
+    """Delete the generated files (keeps README.md and anything else a user put there)."""
+    for name in (MANIFEST, PASSAGES, VECTORS):
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / BM25_DIR, ignore_errors=True)

@@ -1,0 +1,117 @@
+"""End to end on the seeds: answers, citations, highlights, abstention, bad input."""
+
+import json
+
+import pytest
+
+from qa import Answer, InputError
+
+# (question, text that must be in the first excerpt): 12 questions over all 5 articles.
+QUESTIONS = [
+    ("Quel est le budget du plan IA de l'Occitanie ?", "50 millions"),
+    ("Quelle part de son PIB l'Occitanie investit-elle en recherche ?", "3,7 %"),
+    ("Quel institut de Toulouse a été désigné cluster IA ?", "Aniti"),
+    ("Qui a lancé la plateforme French Tech ?", "Fleur Pellerin"),
+    ("Who launched the French Tech platform in 2013?", "Fleur Pellerin"),
+    ("Qui est le directeur de Digital Place ?", "Jean-Pierre Bayol"),
+    ("Quelle plateforme d'agriculture connectée Microsoft va-t-il lancer ?", "FarmBeats"),
+    ("Quelle est la surface de la Cité numérique de Bègles ?", "25.000 m2"),
+    ("Where is the Cité numérique near Bordeaux?", "Bègles"),
+    ("Avec quel partenaire Microsoft forme-t-il les apprenants de son école IA ?", "Simplon"),
+    ("Combien de start-up se sont installées à La Cité en moins de 6 mois ?", "40 start-up"),
+    ("Combien de start-ups comptait la délégation occitane à VivaTech ?", "53 start-ups"),
+    ("Qui est le président de FrenchSouth.digital ?", "Pierre Deniset"),
+    ("Combien d'entreprises compte l'écosystème numérique en Occitanie ?", "8 400 entreprises"),
+]
+
+OFF_TOPIC = [
+    "Quelle est la recette de la tartiflette ?",
+    "What is the capital of Australia?",
+    "Quel temps fera-t-il à Brest demain ?",
+]
+
+
+@pytest.mark.parametrize(("question", "expected"), QUESTIONS)
+def test_expected_answer_is_in_the_first_excerpt(assistant, question, expected):
+    answer = assistant.ask(question)
+    assert not answer.abstained, answer.reason
+    assert expected in answer.excerpts[0].text
+
+
+def test_questions_cover_every_article(assistant):
+    docs = {assistant.ask(q).excerpts[0].citation.doc_id for q, _ in QUESTIONS}
+    assert docs == set(assistant.documents)
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_excerpts_citations_and_highlights_are_consistent(assistant, mode):
+    answer = assistant.ask(
+        "Quels sont les projets de Microsoft à Bordeaux et Toulouse ?", k=5, mode=mode
+    )
+    assert answer.mode == mode
+    assert 1 <= len(answer.excerpts) <= 5
+    seen: dict[str, list[tuple[int, int]]] = {}
+    for excerpt in answer.excerpts:
+        c = excerpt.citation
+        doc = assistant.documents[c.doc_id]
+        assert doc.text[c.start : c.end] == excerpt.text
+        assert c.title == doc.title and c.file == doc.path
+        assert c.passage in c.passages
+        assert len(excerpt.text) <= assistant.settings.excerpt_chars
+        assert excerpt.highlights
+        for h in excerpt.highlights:
+            assert 0 <= h.start < h.end <= len(excerpt.text)
+        for start, end in seen.get(c.doc_id, []):
+            assert c.end <= start or c.start >= end, "excerpts of one article overlap"
+        seen.setdefault(c.doc_id, []).append((c.start, c.end))
+
+
+def test_the_answering_sentence_is_highlighted(assistant):
+    excerpt = assistant.ask("Quel est le budget du plan IA de l'Occitanie ?").excerpts[0]
+    assert any("50 millions" in text for text in excerpt.highlighted)
+
+
+def test_k_limits_the_excerpts(assistant):
+    assert len(assistant.ask("Microsoft Toulouse Bordeaux", k=1).excerpts) == 1
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_off_topic_questions_abstain(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.abstained
+    assert answer.excerpts == ()
+    assert "threshold" in answer.reason
+
+
+def test_answer_to_dict_is_json_ready(assistant):
+    answer = assistant.ask("Qui a lancé la plateforme French Tech ?")
+    data = json.loads(json.dumps(answer.to_dict(), ensure_ascii=False))
+    first = data["excerpts"][0]
+    assert data["question"] == "Qui a lancé la plateforme French Tech ?"
+    assert data["abstained"] is False
+    assert set(first["citation"]) >= {"doc_id", "title", "file", "start", "end", "passage"}
+    assert set(first["scores"]) == {"dense", "lexical", "fused", "relevance"}
+    assert first["highlighted"] == [
+        first["text"][h["start"] : h["end"]] for h in first["highlights"]
+    ]
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t ", "?!…", None])
+def test_empty_questions_are_refused(assistant, question):
+    with pytest.raises(InputError):
+        assistant.ask(question)
+
+
+def test_unknown_mode_and_bad_k_are_refused(assistant):
+    with pytest.raises(InputError, match="unknown mode 'fuzzy'"):
+        assistant.ask("Toulouse", mode="fuzzy")
+    with pytest.raises(InputError, match="k must be"):
+        assistant.ask("Toulouse", k=0)
+
+
+def test_a_megabyte_question_is_cut_with_a_warning(assistant):
+    question = "Quel est le budget du plan IA de l'Occitanie ? " + "blabla " * 150_000
+    answer = assistant.ask(question)
+    assert isinstance(answer, Answer)
+    assert len(answer.question) <= assistant.settings.max_question_chars
+    assert answer.warnings and "cut" in answer.warnings[0]

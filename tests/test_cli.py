@@ -1,0 +1,111 @@
+import json
+
+import pytest
+
+from qa.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ask_json(capsys, index_dir, seeds):
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "--json",
+        "--index",
+        str(index_dir),
+        "--corpus",
+        str(seeds),
+        "Where is the Cité numérique near Bordeaux?",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert "Bègles" in data["excerpts"][0]["text"]
+
+
+def test_ask_text_marks_the_highlight(capsys, index_dir, seeds):
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "-k",
+        "2",
+        "--mode",
+        "lexical",
+        "--index",
+        str(index_dir),
+        "--corpus",
+        str(seeds),
+        "Qui a lancé la plateforme French Tech ?",
+    )
+    assert code == 0
+    assert out.startswith("[1] Toulouse en bonne voie")
+    assert "**" in out and "Fleur Pellerin" in out
+    assert "[3]" not in out
+
+
+def test_ask_abstains_in_words(capsys, index_dir, seeds):
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "--index",
+        str(index_dir),
+        "--corpus",
+        str(seeds),
+        "Quelle est la recette de la tartiflette ?",
+    )
+    assert code == 0
+    assert out.startswith("No answer in these articles.")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ask", ""], "the question is empty"),
+        (["ask", "   "], "the question is empty"),
+        (["ask", "--mode", "fuzzy", "Toulouse"], "unknown mode 'fuzzy'"),
+        (["ask", "-k", "0", "Toulouse"], "-k must be at least 1"),
+        (["ask", "--corpus", "/nonexistent/folder", "Toulouse"], "corpus folder not found"),
+        (["index", "--corpus", "/nonexistent/folder"], "corpus folder not found"),
+        (["ask"], "required: question"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_corrupted_index_exits_1_naming_the_file(capsys, index_dir, seeds, tmp_path):
+    import shutil
+
+    folder = tmp_path / "index"
+    shutil.copytree(index_dir, folder)
+    (folder / "passages.jsonl").write_text("broken\n")
+    code, _, err = run(capsys, "ask", "--index", str(folder), "--corpus", str(seeds), "Toulouse")
+    assert code == 1
+    assert "passages.jsonl" in err and "qa index --rebuild" in err
+    code, out, _ = run(capsys, "index", "--rebuild", "--index", str(folder), "--corpus", str(seeds))
+    assert code == 0
+    assert out.startswith("index built")
+
+
+def test_long_question_is_cut_not_refused(capsys, index_dir, seeds):
+    code, out, err = run(
+        capsys,
+        "ask",
+        "--json",
+        "--index",
+        str(index_dir),
+        "--corpus",
+        str(seeds),
+        "Qui a lancé la plateforme French Tech ? " + "x " * 5000,
+    )
+    assert code == 0
+    assert "question cut" in err
+    assert json.loads(out)["warnings"]

@@ -1,0 +1,105 @@
+import logging
+from pathlib import Path
+
+import pytest
+
+from qa.corpus import clean, load_corpus, make_title, normalize
+from qa.errors import CorpusError
+
+
+def test_seeds_load_with_titles_and_hashes(documents, seeds):
+    assert [d.id for d in documents] == sorted(p.name for p in seeds.glob("*.txt"))
+    assert len(documents) == 5
+    titles = {d.id: d.title for d in documents}
+    assert titles["001_e069358ba42b4717.txt"] == (
+        "L’Occitanie dévoile un plan de 50 millions d’euros dédié à l’Intelligence Artificielle"
+    )
+    assert titles["002_ff58c89954683044.txt"].startswith("Toulouse en bonne voie")
+    # Not a headline (a full sentence): the start of the first sentence, cut.
+    assert titles["004_67b8fb8b68afd666.txt"].startswith("Les clusters du numérique")
+    assert titles["004_67b8fb8b68afd666.txt"].endswith("…")
+    assert all(len(d.sha256) == 64 for d in documents)
+
+
+def test_special_spaces_are_normalised(documents):
+    text = {d.id: d.text for d in documents}["002_ff58c89954683044.txt"]
+    assert "34 000 emplois" in text
+    assert "\u2005" not in text and "\xa0" not in text
+    assert normalize("300 m²\u00a0dédié") == "300 m2 dédié"
+
+
+def test_scraping_leftovers_are_cleaned(documents):
+    by_id = {d.id: d for d in documents}
+    plan = by_id["001_e069358ba42b4717.txt"]
+    assert '"/>' not in plan.text
+    assert plan.text.count("L’Occitanie dévoile un plan de 50 millions") == 1
+    # The caption fragment that repeats the text verbatim is dropped; the
+    # "Sur la photo" caption, which says more, stays.
+    assert plan.text.count("co-concepteur de l’assistant vocal Siri") == 2
+    assert "Sur la photo" in plan.text
+    assert not by_id["002_ff58c89954683044.txt"].text.endswith("commentaires:")
+    assert "A lire:" not in by_id["004_67b8fb8b68afd666.txt"].text
+    cite = by_id["003_e1b8b1c84c49c586.txt"]
+    assert cite.date == "2019-09"
+    assert cite.text.startswith("La Cité numérique, à Bègles")
+
+
+def test_clean_rules():
+    paragraphs, date = clean(
+        [
+            'Titre"/>',
+            "Titre",
+            "Un long paragraphe qui dit beaucoup de choses utiles.",
+            "qui dit beaucoup de choses utiles,",
+            "3 commentaires:",
+        ]
+    )
+    assert paragraphs == ["Titre", "Un long paragraphe qui dit beaucoup de choses utiles."]
+    assert date is None
+
+
+def test_title_of_a_headline_and_of_a_sentence():
+    assert make_title("Toulouse en bonne voie") == "Toulouse en bonne voie"
+    long = "Une phrase. Puis " + "mot " * 50
+    assert make_title(long) == "Une phrase."
+
+
+def test_bad_files_are_skipped_with_a_warning(tmp_path, caplog):
+    (tmp_path / "good.txt").write_text("Un titre\n\nUn article en français.", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("   \n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("Un été à Nîmes".encode("latin-1"))
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\x00\x00\x01")
+    (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        corpus = load_corpus(tmp_path)
+    assert [d.id for d in corpus.documents] == ["good.txt"]
+    reasons = {Path(s.path).name: s.reason for s in corpus.skipped}
+    assert set(reasons) == {"empty.txt", "latin1.txt", "binary.txt"}
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "binary" in reasons["binary.txt"]
+    for name in reasons:
+        assert name in caplog.text
+
+
+def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match="no readable article"):
+        load_corpus(tmp_path)
+    with pytest.raises(CorpusError, match="not found"):
+        load_corpus(tmp_path / "nope")
+
+
+def test_html_and_markdown_articles(tmp_path):
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Site</title><style>p{}</style></head><body>"
+        "<h1>La French Tech à Toulouse</h1><p>Le label a été&nbsp;obtenu.</p>"
+        "<script>var x;</script></body></html>",
+        encoding="utf-8",
+    )
+    (tmp_path / "note.md").write_text(
+        "# Un titre\n\nDu **gras** et un [lien](http://example.org).\n", encoding="utf-8"
+    )
+    docs = {d.id: d for d in load_corpus(tmp_path).documents}
+    assert docs["page.html"].title == "La French Tech à Toulouse"
+    assert docs["page.html"].text == "La French Tech à Toulouse\n\nLe label a été obtenu."
+    assert docs["note.md"].title == "Un titre"
+    assert docs["note.md"].text == "Un titre\n\nDu gras et un lien."

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from qa.embedding import DEFAULT_MODEL_SHA256, Embedder, resolve_model, weights_sha256
+from qa.errors import ModelError
+
+
+def test_default_model_is_packaged_and_verified():
+    info = resolve_model("all-MiniLM-L6-v2")
+    assert info.sha256 == DEFAULT_MODEL_SHA256
+    assert info.path.endswith("model")
+
+
+def test_embeddings_are_normalised(embedder: Embedder):
+    vectors = embedder.encode_passages(["La Cité numérique à Bègles", "Un plan IA"])
+    assert vectors.shape == (2, embedder.dimension)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    query = embedder.encode_query("Où est la Cité numérique ?")
+    assert np.isclose(np.linalg.norm(query), 1.0, atol=1e-5)
+
+
+def test_folder_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ModelError, match="safetensors"):
+        weights_sha256(tmp_path)
+    with pytest.raises(ModelError, match="safetensors"):
+        resolve_model(str(tmp_path))
+
+
+def test_default_model_with_wrong_hash_is_refused(monkeypatch):
+    monkeypatch.setattr("qa.embedding.DEFAULT_MODEL_SHA256", "0" * 64)
+    with pytest.raises(ModelError, match="expected 0000"):
+        resolve_model("all-MiniLM-L6-v2")
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ModelError, match="neither a local folder nor in the Hugging Face cache"):
+        resolve_model("no-such-org/no-such-model")
+
+
+def test_other_model_by_local_path(tmp_path):
+    """Any sentence-transformers folder works through the setting."""
+    import shutil
+
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2").path, tmp_path / "copy")
+    info = resolve_model(str(tmp_path / "copy"))
+    assert info.sha256 == DEFAULT_MODEL_SHA256
+    assert Embedder(info).dimension == 384

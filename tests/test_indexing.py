@@ -1,0 +1,70 @@
+import pytest
+
+from qa import Assistant, Settings
+from qa.errors import IndexCorruptedError
+from qa.store import VECTORS
+
+
+def test_fresh_index_is_loaded_not_rebuilt(index_dir, seeds):
+    assistant = Assistant.load(Settings(corpus=seeds, index=index_dir))
+    assert assistant.report.status == "fresh"
+    assert assistant.report.embedded == 0
+
+
+def test_stale_index_re_embeds_only_the_changed_document(corpus_copy, tmp_path):
+    settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
+    first = Assistant.load(settings).report
+    assert first.status == "built"
+    assert first.embedded == first.passages
+
+    changed = corpus_copy / "002_ff58c89954683044.txt"
+    changed.write_text(
+        changed.read_text(encoding="utf-8") + "\n\nLa Ville Rose compte aussi 12 licornes.\n",
+        encoding="utf-8",
+    )
+    assistant = Assistant.load(settings)
+    report = assistant.report
+    assert report.status == "updated"
+    assert "002_ff58c89954683044.txt" in report.reason
+    changed_passages = [
+        p for p in assistant.retriever.index.passages if p.doc_id == "002_ff58c89954683044.txt"
+    ]
+    # Only passages whose text changed (the last ones of that article) are embedded.
+    assert 0 < report.embedded <= len(changed_passages)
+    assert report.reused == report.passages - report.embedded
+    answer = assistant.ask("Combien de licornes compte la Ville Rose ?")
+    assert "12 licornes" in answer.excerpts[0].text
+
+    again = Assistant.load(settings).report
+    assert again.status == "fresh"
+
+
+def test_removed_and_added_documents_make_the_index_stale(corpus_copy, tmp_path):
+    settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
+    Assistant.load(settings)
+    (corpus_copy / "004_67b8fb8b68afd666.txt").unlink()
+    (corpus_copy / "new.md").write_text("# Nouvel article\n\nRien à signaler.", encoding="utf-8")
+    report = Assistant.load(settings).report
+    assert report.status == "updated"
+    assert "added new.md" in report.reason
+    assert "removed 004_67b8fb8b68afd666.txt" in report.reason
+    assert report.embedded == 1
+
+
+def test_changed_chunking_settings_rebuild(corpus_copy, tmp_path):
+    settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
+    Assistant.load(settings)
+    report = Assistant.load(settings.with_(passage_chars=300)).report
+    assert report.status == "updated"
+    assert "chunking" in report.reason
+
+
+def test_corrupted_index_is_an_error_until_rebuilt(corpus_copy, tmp_path):
+    settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
+    Assistant.load(settings)
+    (tmp_path / "index" / VECTORS).write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptedError, match=r"vectors\.faiss.*qa index --rebuild"):
+        Assistant.load(settings)
+    report = Assistant.load(settings, rebuild=True).report
+    assert report.status == "built"
+    assert Assistant.load(settings).report.status == "fresh"

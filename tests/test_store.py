@@ -1,0 +1,85 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from qa.errors import IndexCorruptedError
+from qa.store import MANIFEST, PASSAGES, VECTORS, load_index, read_manifest, save_index
+
+
+@pytest.fixture
+def index_copy(index_dir, tmp_path):
+    folder = tmp_path / "index"
+    shutil.copytree(index_dir, folder)
+    return folder
+
+
+def test_save_load_round_trip(index_copy, tmp_path):
+    stored = load_index(index_copy, read_manifest(index_copy))
+    again = tmp_path / "again"
+    save_index(again, stored)
+    reloaded = load_index(again, read_manifest(again))
+    assert reloaded.passages == stored.passages
+    assert reloaded.manifest.build == stored.manifest.build
+    assert reloaded.manifest.documents == stored.manifest.documents
+    n = stored.vectors.ntotal
+    assert np.array_equal(reloaded.vectors.reconstruct_n(0, n), stored.vectors.reconstruct_n(0, n))
+    assert reloaded.bm25.vocab_dict == stored.bm25.vocab_dict
+    query = [0, 1, 2]
+    assert np.allclose(reloaded.bm25.get_scores(query), stored.bm25.get_scores(query))
+    assert not list(again.glob(".*")), "no temporary files left behind"
+
+
+def test_no_pickle_in_saved_arrays(index_copy):
+    for path in (index_copy / "bm25").glob("*.npy"):
+        np.load(path, allow_pickle=False)
+
+
+def test_truncated_faiss_file_is_detected(index_copy):
+    path = index_copy / VECTORS
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(IndexCorruptedError, match=r"vectors\.faiss") as err:
+        load_index(index_copy, read_manifest(index_copy))
+    assert "qa index --rebuild" in str(err.value)
+
+
+def test_truncated_faiss_file_with_matching_hash_is_detected(index_copy):
+    """Even if the manifest was rewritten to match, FAISS refuses the file."""
+    import hashlib
+
+    path = index_copy / VECTORS
+    data = path.read_bytes()[:100]
+    path.write_bytes(data)
+    manifest = json.loads((index_copy / MANIFEST).read_text())
+    manifest["files"][VECTORS] = hashlib.sha256(data).hexdigest()
+    (index_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptedError, match="FAISS cannot read it"):
+        load_index(index_copy, read_manifest(index_copy))
+
+
+def test_manifest_count_mismatch_is_detected(index_copy):
+    manifest = json.loads((index_copy / MANIFEST).read_text())
+    manifest["passages"] += 1
+    (index_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptedError, match="counts disagree"):
+        load_index(index_copy, read_manifest(index_copy))
+
+
+def test_unreadable_manifest_is_detected(index_copy):
+    (index_copy / MANIFEST).write_text("{not json")
+    with pytest.raises(IndexCorruptedError, match=r"manifest\.json"):
+        read_manifest(index_copy)
+
+
+def test_missing_file_is_detected(index_copy):
+    (index_copy / PASSAGES).unlink()
+    with pytest.raises(IndexCorruptedError, match=r"passages\.jsonl.*missing"):
+        load_index(index_copy, read_manifest(index_copy))
+
+
+def test_other_format_version_reads_as_no_index(index_copy):
+    manifest = json.loads((index_copy / MANIFEST).read_text())
+    manifest["format_version"] = 999
+    (index_copy / MANIFEST).write_text(json.dumps(manifest))
+    assert read_manifest(index_copy) is None
