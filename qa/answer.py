@@ -118,29 +118,28 @@ def build_answer(
 
 
 def _merge(hits: list[Hit]) -> list[_Group]:
-    """Group hits (best first) with earlier hits of the same document whose
-    spans overlap or touch; groups keep the order of their best hit."""
+    """Group hits (best first) with the groups of the same document whose
+    spans they overlap or touch; a hit that bridges two groups joins them.
+    Groups keep the order of their best hit, which stays first in `hits`."""
     groups: list[_Group] = []
     for hit in hits:
         p = hit.passage
-        for g in groups:
-            if g.doc_id == p.doc_id and p.start <= g.end + 2 and p.end >= g.start - 2:
-                g.start, g.end = min(g.start, p.start), max(g.end, p.end)
-                g.hits.append(hit)
-                break
-        else:
+        touching = [
+            g
+            for g in groups
+            if g.doc_id == p.doc_id and p.start <= g.end + 2 and p.end >= g.start - 2
+        ]
+        if not touching:
             groups.append(_Group(p.doc_id, p.start, p.end, [hit]))
-    # Merging can make two groups of a document touch; fold them together.
-    merged: list[_Group] = []
-    for g in groups:
-        for m in merged:
-            if m.doc_id == g.doc_id and g.start <= m.end + 2 and g.end >= m.start - 2:
-                m.start, m.end = min(m.start, g.start), max(m.end, g.end)
-                m.hits.extend(g.hits)
-                break
-        else:
-            merged.append(g)
-    return merged
+            continue
+        keep, *others = touching
+        keep.start = min(p.start, *(g.start for g in touching))
+        keep.end = max(p.end, *(g.end for g in touching))
+        keep.hits.append(hit)
+        for g in others:
+            keep.hits.extend(g.hits)
+            groups.remove(g)
+    return groups
 
 
 def _excerpt(

@@ -11,52 +11,31 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def test_ask_json(capsys, index_dir, seeds):
-    code, out, _ = run(
-        capsys,
-        "ask",
-        "--json",
-        "--index",
-        str(index_dir),
-        "--corpus",
-        str(seeds),
-        "Where is the Cité numérique near Bordeaux?",
+@pytest.fixture
+def ask(capsys, index_dir, seeds):
+    """`qa ask ARGS...` against the session's index of the seeds."""
+    return lambda *argv: run(
+        capsys, "ask", "--index", str(index_dir), "--corpus", str(seeds), *argv
     )
+
+
+def test_ask_json(ask):
+    code, out, _ = ask("--json", "Where is the Cité numérique near Bordeaux?")
     assert code == 0
     data = json.loads(out)
     assert "Bègles" in data["excerpts"][0]["text"]
 
 
-def test_ask_text_marks_the_highlight(capsys, index_dir, seeds):
-    code, out, _ = run(
-        capsys,
-        "ask",
-        "-k",
-        "2",
-        "--mode",
-        "lexical",
-        "--index",
-        str(index_dir),
-        "--corpus",
-        str(seeds),
-        "Qui a lancé la plateforme French Tech ?",
-    )
+def test_ask_text_marks_the_highlight(ask):
+    code, out, _ = ask("-k", "2", "--mode", "lexical", "Qui a lancé la plateforme French Tech ?")
     assert code == 0
     assert out.startswith("[1] Toulouse en bonne voie")
     assert "**" in out and "Fleur Pellerin" in out
     assert "[3]" not in out
 
 
-def test_ask_abstains_in_words(capsys, index_dir, seeds):
-    code, out, _ = run(
-        capsys,
-        "ask",
-        "--index",
-        str(index_dir),
-        "--corpus",
-        str(seeds),
-        "Quelle est la recette de la tartiflette ?",
-    )
+def test_ask_abstains_in_words(ask):
+    code, out, _ = ask("Quelle est la recette de la tartiflette ?")
     assert code == 0
     assert out.startswith("No answer in these articles.")
 
@@ -95,17 +74,8 @@ def test_corrupted_index_exits_1_naming_the_file(capsys, index_dir, seeds, tmp_p
     assert out.startswith("index built")
 
 
-def test_long_question_is_cut_not_refused(capsys, index_dir, seeds):
-    code, out, err = run(
-        capsys,
-        "ask",
-        "--json",
-        "--index",
-        str(index_dir),
-        "--corpus",
-        str(seeds),
-        "Qui a lancé la plateforme French Tech ? " + "x " * 5000,
-    )
+def test_long_question_is_cut_not_refused(ask):
+    code, out, err = ask("--json", "Qui a lancé la plateforme French Tech ? " + "x " * 5000)
     assert code == 0
     assert "question cut" in err
     assert json.loads(out)["warnings"]
