@@ -84,8 +84,6 @@ class Settings:
 
 def _convert(name: str, default: Any, raw: str) -> Any:
     try:
-        if isinstance(default, bool):
-            return raw.lower() in ("1", "true", "yes", "on")
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -176,10 +175,3 @@ def _read_vectors(path: Path) -> faiss.Index:
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
         raise IndexCorruptedError(str(path), f"FAISS cannot read it: {first_line}") from None
-
-
-def remove_index(folder: Path) -> None:
-    """Delete the generated files (keeps README.md and anything else a user put there)."""
-    for name in (MANIFEST, PASSAGES, VECTORS):
-        (folder / name).unlink(missing_ok=True)
-    shutil.rmtree(folder / BM25_DIR, ignore_errors=True)
