@@ -11,7 +11,7 @@ from qa.corpus import Corpus, load_corpus
 from qa.embedding import Embedder
 from qa.errors import InputError
 from qa.indexing import BuildReport, ensure_index
-from qa.retrieval import Query, Retriever
+from qa.retrieval import Hit, Query, Retriever
 from qa.settings import MODES, Mode, Settings
 
 
@@ -76,13 +76,27 @@ class Assistant:
             raise InputError(f"k must be a positive integer, got {k!r}")
         question, warnings = check_question(question, self.settings.max_question_chars)
         query, hits = self.retriever.search(question, mode, self.settings.candidates)
+        return self.compose(query, hits, k=k, mode=mode, warnings=warnings)
+
+    def compose(
+        self,
+        query: Query,
+        hits: list[Hit],
+        *,
+        k: int,
+        mode: str,
+        min_relevance: float | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> Answer:
+        """The `Answer` built from ranked `hits`. Separate from `ask` so the
+        evaluation can try many abstention thresholds on one retrieval."""
         return build_answer(
             query,
             hits,
             self.documents,
             k=k,
             mode=mode,
-            min_relevance=self.settings.min_relevance,
+            min_relevance=self.settings.min_relevance if min_relevance is None else min_relevance,
             excerpt_chars=self.settings.excerpt_chars,
             dense_scorer=self._sentence_similarity,
             warnings=warnings,

@@ -1,7 +1,8 @@
-"""`qa index | ask`: the command line over `Assistant`.
+"""`qa index | ask | eval`: the command line over `Assistant`.
 
 Exit codes: 0 success, 1 a problem with the index or model (the message says
-how to fix it), 2 bad input (empty question, unknown mode, missing corpus).
+how to fix it), 2 bad input (empty question, unknown mode, missing corpus),
+3 `qa eval` measured quality below a bar given with `--min-*` / `--max-*`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import NoReturn
 
 from qa.answer import Answer, Excerpt
 from qa.errors import CorpusError, InputError, QAError
-from qa.settings import MODES, Settings
+from qa.settings import MODES, ROOT, Settings
+
+QUESTIONS = ROOT / "evals" / "questions.jsonl"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +45,24 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, help="number of excerpts (default 5, or QA_K)")
     ask.add_argument("--mode", help=f"retrieval mode: {', '.join(MODES)} (default hybrid)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ev = commands.add_parser("eval", parents=[common], help="measure answers on a question set")
+    ev.add_argument("--questions", default=str(QUESTIONS), help="JSON-lines question file")
+    ev.add_argument(
+        "--mode", action="append", choices=MODES, help="mode to run (repeatable; default all)"
+    )
+    ev.add_argument("-k", type=int, help="excerpts per question (default 5, or QA_K)")
+    ev.add_argument("--json", metavar="FILE", help="write every figure and result as JSON")
+    ev.add_argument("--sweep-threshold", action="store_true", help="sweep abstention thresholds")
+    ev.add_argument("--min-answer-at-1", type=float, metavar="X", help="fail below this answer@1")
+    ev.add_argument("--min-answer-at-k", type=float, metavar="X", help="fail below this answer@k")
+    ev.add_argument(
+        "--min-abstained", type=float, metavar="X", help="fail if fewer unanswerable abstain"
+    )
+    ev.add_argument(
+        "--max-wrong-abstained", type=float, metavar="X", help="fail if more answerable abstain"
+    )
+    ev.add_argument("--hybrid-best", action="store_true", help="fail if hybrid trails another mode")
+    ev.add_argument("--quiet", action="store_true", help="print the table only")
     return parser
 
 
@@ -74,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{r.embedded} embedded, {r.reused} reused -> {settings.index}"
         )
         return 0
+    if args.command == "eval":
+        return _eval(args, settings)
     question = sys.stdin.read() if args.question == "-" else args.question
     if args.mode is not None and args.mode not in MODES:
         raise InputError(f"unknown mode {args.mode!r}; choose one of {', '.join(MODES)}")
@@ -89,6 +112,49 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(format_answer(answer, color=sys.stdout.isatty()))
     return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa import evaluation as ev
+    from qa.assistant import Assistant
+
+    if args.k is not None and args.k < 1:
+        raise InputError(f"-k must be at least 1, got {args.k}")
+    questions = ev.load_questions(args.questions)
+    assistant = Assistant.load(settings, progress=True)
+    modes = list(dict.fromkeys(args.mode or MODES))
+    report = ev.evaluate(
+        assistant, questions, modes, args.k, args.sweep_threshold, questions_file=args.questions
+    )
+    answerable = sum(q.answerable for q in questions)
+    for warning in report.warnings:
+        print(f"qa: warning: {warning}", file=sys.stderr)
+    print(
+        f"{len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not) "
+        f"from {args.questions}; k={report.k}, min_relevance={settings.min_relevance}\n"
+    )
+    print(ev.format_table(report))
+    if not args.quiet:
+        print("\n" + ev.format_failures(report, questions))
+    if report.sweep is not None:
+        print("\n" + ev.format_sweep(report.sweep))
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).write_text(
+            json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+    bars = ev.Bars(
+        args.min_answer_at_1,
+        args.min_answer_at_k,
+        args.min_abstained,
+        args.max_wrong_abstained,
+        args.hybrid_best,
+    )
+    failed = ev.check_bars(report, bars, settings.mode if settings.mode in modes else modes[0])
+    for line in failed:
+        print(f"qa: below the bar: {line}", file=sys.stderr)
+    return 3 if failed else 0
 
 
 def format_answer(answer: Answer, color: bool = False) -> str:

@@ -16,7 +16,7 @@ from qa.chunking import Passage
 from qa.embedding import Embedder
 from qa.settings import Fusion, Mode, Settings
 from qa.store import StoredIndex
-from qa.text import analyze
+from qa.text import analyze, answer_type, key_terms
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,10 @@ class Query:
     terms: tuple[str, ...]
     weights: dict[str, float]
     vector: np.ndarray
+    #: Terms of the names and numbers in the question (see `qa.text.key_terms`).
+    keys: frozenset[str] = frozenset()
+    #: The kind of answer wanted (see `qa.text.answer_type`).
+    wants: str | None = None
 
     def coverage(self, terms: set[str]) -> float:
         """Idf-weighted share of the question's distinct terms found in `terms`."""
@@ -83,9 +87,10 @@ class Retriever:
     def analyze(self, question: str) -> Query:
         """Terms, weights and embedding of `question`. The embedding is computed
         in every mode: relevance (and so abstention) always uses it."""
-        terms = tuple(analyze(question))
+        terms = tuple(analyze(question, query=True))
         weights = {t: self.idf(t) for t in dict.fromkeys(terms)}
-        return Query(question, terms, weights, self.embedder.encode_query(question)[0])
+        vector = self.embedder.encode_query(question)[0]
+        return Query(question, terms, weights, vector, key_terms(question), answer_type(question))
 
     def search(self, question: str, mode: Mode, limit: int) -> tuple[Query, list[Hit]]:
         """The `limit` best passages for `question`, best first."""

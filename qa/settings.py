@@ -41,13 +41,13 @@ class Settings:
     fusion: Fusion = "weighted"
     rrf_k: int = 60
     #: Weight of the dense score in `weighted` fusion (lexical gets 1 - this).
-    dense_weight: float = 0.3
+    dense_weight: float = 0.7
     k: int = 5
     #: How many ranked passages are considered before merging into excerpts.
     candidates: int = 50
     excerpt_chars: int = 600
     #: Abstain when no excerpt reaches this relevance (see `qa.retrieval.relevance`).
-    min_relevance: float = 0.35
+    min_relevance: float = 0.29
     max_question_chars: int = 3000
 
     def __post_init__(self) -> None:

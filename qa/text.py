@@ -15,7 +15,7 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
 
 #: Bumped whenever `analyze` changes output, so a saved BM25 index is rebuilt.
-ANALYZER_VERSION = "fr-snowball-2"
+ANALYZER_VERSION = "fr-snowball-3"
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´":
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
 # French elisions, stripped before tokenising ("l'IA" -> "IA", "jusqu'au" -> "au").
 _ELISION = re.compile(r"\b(?:l|d|qu|n|s|c|j|m|t|jusqu|lorsqu|puisqu|quoiqu)'(?=\w)")
+# Inverted subject pronouns of French questions ("doit-il", "réunira-t-elle").
+_INVERSION = re.compile(r"(?<=\w)-(?:t-)?(?:il|elle|ils|elles|on|je|tu|nous|vous|ce)\b")
 # English possessive ("Occitania's").
 _POSSESSIVE = re.compile(r"(?<=\w)'s\b")
 # Digit groups: "34 000", "25.000", "1,500" -> "34000", "25000", "1500".
@@ -135,17 +137,25 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("french")
 
 
-def tokenize(text: str) -> list[str]:
-    """Folded, elision-free tokens of `text`, stop words included, not stemmed."""
+def tokenize(text: str, query: bool = False) -> list[str]:
+    """Folded, elision-free tokens of `text`, stop words included, not stemmed.
+
+    A hyphenated compound gives its parts and the joined word in an article
+    ("Midi-Pyrénées": midi, pyrénées, midipyrénées), but only the joined word
+    in a question (`query`), where three terms would weigh it three times.
+    """
     text = _ELISION.sub("", fold(text))
+    text = _INVERSION.sub("", text)
     text = _POSSESSIVE.sub("", text)
     text = _THOUSANDS.sub(lambda m: re.sub(r"[ .,]", "", m.group()), text)
     text = _DECIMAL.sub(",", text)
+    if query:
+        return _TOKEN.findall(_COMPOUND.sub(lambda m: m.group().replace("-", ""), text))
     joined = [m.group().replace("-", "") for m in _COMPOUND.finditer(text)]
     return _TOKEN.findall(text) + joined
 
 
-def analyze(text: str) -> list[str]:
+def analyze(text: str, query: bool = False) -> list[str]:
     """BM25 terms of `text`: lowercased, accent-folded, elisions and stop words
     removed, Snowball French stems.
 
@@ -154,7 +164,9 @@ def analyze(text: str) -> list[str]:
     a final plural "s" is dropped so "emploi" finds "emplois".
     """
     stop = stopwords()
-    words = [_singular(t) for t in tokenize(text) if t not in stop and (len(t) > 1 or t.isdigit())]
+    words = [
+        _singular(t) for t in tokenize(text, query) if t not in stop and (len(t) > 1 or t.isdigit())
+    ]
     return _stemmer().stemWords(words)
 
 
@@ -163,3 +175,93 @@ def _singular(token: str) -> str:
     if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
         return token[:-1]
     return token
+
+
+# A name (a capitalised word after the first) or a number in a question.
+_KEY = re.compile(r"(?<!^)(?<![\w-])(?:[A-ZÀ-ÖØ-Þ][\w&.-]*\w|\d[\d .,]*\d|\d)")
+
+
+def key_terms(question: str) -> frozenset[str]:
+    """Terms of the names and numbers a question asks about ("à Lyon", "en
+    1995", "Google"). An article that never mentions one cannot answer it.
+
+    The first word is skipped (any sentence starts with a capital), and so are
+    acronyms of up to three letters ("IA", "AI", "PIB"): they are translated
+    or spelt out too often to be required verbatim.
+    """
+    words = [
+        m.group()
+        for m in _KEY.finditer(question.strip())
+        if not (m.group().isupper() and len(m.group()) <= 3 and m.group().isalpha())
+    ]
+    return frozenset(t for w in words for t in analyze(w, query=True))
+
+
+# --- expected answer type -------------------------------------------------------
+
+_NUMBER_WORDS = (
+    r"deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|"
+    r"quarante|cinquante|soixante|cent|mille|millions?|milliards?|dizaines?|douzaines?|"
+    r"vingtaines?|trentaines?|quarantaines?|cinquantaines?|centaines?|moitié|double|"
+    r"two|three|four|five|ten|twenty|hundred|thousand|million|billion"
+)
+_MONTHS = (
+    r"janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
+    r"novembre|décembre|decembre|printemps|été|automne|hiver|january|february|march|april|"
+    r"june|july|august|september|october|november|december"
+)
+_NUM = rf"(?:\d[\d .,]*|(?:{_NUMBER_WORDS})(?:-\w+)?)"
+# Checked in this order: the first kind a question asks for wins.
+_ASKS = {
+    "area": re.compile(r"\b(?:surface|superficie|how (?:large|big))\b", re.IGNORECASE),
+    "money": re.compile(
+        r"\b(?:budget|montant|coût|coute|coûte|prix|financ\w*|argent|how much money|cost)\b",
+        re.IGNORECASE,
+    ),
+    "percent": re.compile(
+        r"\b(?:quelle part|pourcentage|proportion|what share|percent\w*)\b|%", re.IGNORECASE
+    ),
+    "duration": re.compile(
+        r"\b(?:combien de temps|durée|dure|how long|sur quelle période)\b", re.IGNORECASE
+    ),
+    "date": re.compile(
+        r"\b(?:quand|when|date|année|années|mois|à quel moment|what year|période)\b",
+        re.IGNORECASE,
+    ),
+    "number": re.compile(
+        r"\b(?:combien|how many|nombre|population|chiffre|effectif|salaire)\b", re.IGNORECASE
+    ),
+    "person": re.compile(r"^\s*(?:qui|who)\b", re.IGNORECASE),
+}
+_HAS = {
+    "area": re.compile(rf"{_NUM}\s*(?:m2|km2|hectares?|ha)\b", re.IGNORECASE),
+    "money": re.compile(
+        rf"{_NUM}\s*(?:millions?|milliards?)?\s*(?:d['’]\s*)?(?:euros?|€|\$|dollars?)",
+        re.IGNORECASE,
+    ),
+    "percent": re.compile(rf"{_NUM}\s*(?:%|pour ?cent|percent)", re.IGNORECASE),
+    "duration": re.compile(
+        rf"{_NUM}\s*(?:ans?|années?|mois|semaines?|jours?|heures?|years?|months?|weeks?|days?)\b",
+        re.IGNORECASE,
+    ),
+    "date": re.compile(rf"\b(?:{_MONTHS})\b|\b(?:19|20)\d\d\b", re.IGNORECASE),
+    "number": re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE),
+    # Two capitalised words in a row: a person's name ("Fleur Pellerin").
+    "person": re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w-]+)+"),
+}
+ANSWER_KINDS = tuple(_ASKS)
+
+
+def answer_type(question: str) -> str | None:
+    """What kind of answer a question wants (one of `ANSWER_KINDS`) or None:
+    "Combien d'emplois…" wants a number, "Quelle surface…" an area, "Quand…"
+    a date, "Qui…" a name."""
+    for kind in ANSWER_KINDS:
+        if _ASKS[kind].search(question):
+            return kind
+    return None
+
+
+def has_answer_type(text: str, kind: str | None) -> bool:
+    """Whether `text` holds something of `kind` (always true for None)."""
+    return kind is None or _HAS[kind].search(text) is not None

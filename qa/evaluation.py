@@ -1,0 +1,467 @@
+"""Measure answers on a question set: `qa eval` and `python -m evals`.
+
+A question is judged by the text of the excerpts that come back, not by
+passage ids, so labels survive any change of chunking. Document-level ranking
+metrics (recall, MRR, nDCG) come from `ir_measures` (trec_eval's code), not
+from hand-written formulas.
+
+An answerable question counts as answered at rank r when one excerpt among
+the first r contains every string of `answers`. A question whose answer
+spans n articles needs the strings across the excerpts, so it is answered at
+rank r when the first r excerpts hold them all together, and it counts as
+answered "first" when r <= n: it cannot be answered with fewer excerpts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.answer import Answer
+from qa.corpus import normalize
+from qa.errors import InputError
+from qa.settings import MODES
+
+#: Apostrophes and quotes that articles and question writers use interchangeably.
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One line of a question file. No `docs` means the articles do not answer it."""
+
+    id: str
+    question: str
+    docs: tuple[str, ...]
+    answers: tuple[str, ...]
+    lang: str = ""
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.docs)
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """What one mode returned for one question."""
+
+    id: str
+    question: str
+    answerable: bool
+    abstained: bool
+    #: Smallest r such that the first r excerpts answer it (None: not answered).
+    answer_rank: int | None
+    answered_first: bool
+    #: Article files of the excerpts, best first, without repeats.
+    docs: tuple[str, ...]
+    #: Relevance of the best candidate passage, whether or not it was shown.
+    best_relevance: float
+    latency_ms: float
+    #: First excerpt's file and answering sentence, to show what came back.
+    first: str = ""
+
+
+@dataclass(frozen=True)
+class ModeReport:
+    mode: str
+    metrics: dict[str, float]
+    results: tuple[QuestionResult, ...]
+
+    def failures(self) -> list[QuestionResult]:
+        """Answerable questions not answered first, unanswerable ones answered."""
+        return [
+            r
+            for r in self.results
+            if (r.answerable and not r.answered_first) or (not r.answerable and not r.abstained)
+        ]
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    threshold: float
+    abstained_ok: float
+    abstained_wrong: float
+    answer_at_1: float
+
+
+@dataclass(frozen=True)
+class Sweep:
+    mode: str
+    rows: tuple[SweepRow, ...]
+    #: Middle of the thresholds that keep wrong abstentions under `max_wrong`
+    #: while refusing the most unanswerable questions (None: no threshold does).
+    recommended: float | None
+    plateau: tuple[float, float] | None
+    max_wrong: float
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Quality bars for `--min-*` / `--max-*`; `None` means not checked."""
+
+    min_answer_at_1: float | None = None
+    min_answer_at_k: float | None = None
+    min_abstained: float | None = None
+    max_wrong_abstained: float | None = None
+    hybrid_best: bool = False
+
+
+@dataclass
+class Evaluation:
+    questions_file: str
+    k: int
+    modes: list[ModeReport] = field(default_factory=list)
+    sweep: Sweep | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- question files ---------------------------------------------------------
+
+
+def load_questions(path: Path | str) -> list[EvalQuestion]:
+    """Read a JSON-lines question file, with an `InputError` naming the file
+    and line for anything malformed (blank lines are skipped)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"question file not found: {path}") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not valid UTF-8 (byte {err.start})") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+    questions: list[EvalQuestion] = []
+    seen: set[str] = set()
+    for number, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{where}: not JSON ({err.msg})") from None
+        question = _question(item, where)
+        if question.id in seen:
+            raise InputError(f"{where}: duplicate id {question.id!r}")
+        seen.add(question.id)
+        questions.append(question)
+    if not questions:
+        raise InputError(f"{path}: no questions")
+    return questions
+
+
+def _question(item: object, where: str) -> EvalQuestion:
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: expected a JSON object")
+    for key in ("id", "question"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise InputError(f"{where}: {key!r} must be a non-empty string")
+    lists = {}
+    for key in ("docs", "answers"):
+        value = item.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise InputError(f"{where}: {key!r} must be a list of non-empty strings")
+        lists[key] = tuple(value)
+    if lists["docs"] and not lists["answers"]:
+        raise InputError(f"{where}: an answerable question (with 'docs') needs 'answers'")
+    if lists["answers"] and not lists["docs"]:
+        raise InputError(f"{where}: 'answers' given but 'docs' is empty")
+    return EvalQuestion(
+        id=item["id"],
+        question=item["question"],
+        docs=lists["docs"],
+        answers=lists["answers"],
+        lang=str(item.get("lang", "")),
+    )
+
+
+# --- judging one answer -----------------------------------------------------
+
+
+def match_key(text: str) -> str:
+    """Text as compared: the engine's normalisation (NFKC, spaces), casefolded,
+    one kind of apostrophe, any run of whitespace (line breaks too) one space."""
+    return _SPACES.sub(" ", normalize(text).casefold().translate(_APOSTROPHES)).strip()
+
+
+def answer_rank(excerpts: Sequence[str], answers: Sequence[str], across: bool) -> int | None:
+    """The smallest r such that the first r excerpts answer: one excerpt holds
+    every answer string, or (`across`, several articles) the r excerpts
+    together hold them all. None when no prefix of `excerpts` does."""
+    wanted = [match_key(a) for a in answers]
+    keys = [match_key(e) for e in excerpts]
+    missing = set(wanted)
+    for rank, key in enumerate(keys, 1):
+        if all(w in key for w in wanted):
+            return rank
+        if across:
+            missing = {w for w in missing if w not in key}
+            if not missing:
+                return rank
+    return None
+
+
+def judge(question: EvalQuestion, answer: Answer, ms: float) -> QuestionResult:
+    texts = [e.text for e in answer.excerpts]
+    rank = (
+        answer_rank(texts, question.answers, across=len(question.docs) > 1)
+        if question.answerable
+        else None
+    )
+    docs = tuple(dict.fromkeys(_file_name(e.citation.doc_id) for e in answer.excerpts))
+    first = ""
+    if answer.excerpts:
+        e = answer.excerpts[0]
+        said = " … ".join(e.highlighted) or e.text
+        first = f"{_file_name(e.citation.doc_id)}: {_shorten(said, 160)}"
+    return QuestionResult(
+        id=question.id,
+        question=question.question,
+        answerable=question.answerable,
+        abstained=answer.abstained,
+        answer_rank=rank,
+        answered_first=rank is not None and rank <= max(1, len(question.docs)),
+        docs=docs,
+        best_relevance=round(answer.best_relevance, 4),
+        latency_ms=round(ms, 3),
+        first=first,
+    )
+
+
+def _file_name(doc_id: str) -> str:
+    return doc_id.rsplit("/", 1)[-1]
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# --- metrics ----------------------------------------------------------------
+
+
+def score(
+    questions: Sequence[EvalQuestion], results: Sequence[QuestionResult], k: int
+) -> dict[str, float]:
+    """Every metric of one mode. Shares are over answerable questions except
+    `abstained_ok` (over unanswerable ones); an abstention answers nothing."""
+    import ir_measures
+    from ir_measures import RR, R, nDCG
+
+    by_id = {r.id: r for r in results}
+    answerable = [q for q in questions if q.answerable]
+    unanswerable = [q for q in questions if not q.answerable]
+    ranks = [by_id[q.id].answer_rank for q in answerable]
+    metrics: dict[str, float] = {
+        "answer@1": _share(by_id[q.id].answered_first for q in answerable),
+        f"answer@{k}": _share(r is not None and r <= k for r in ranks),
+    }
+    qrels = {q.id: {_file_name(d): 1 for d in q.docs} for q in answerable}
+    run = {
+        q.id: {d: float(len(docs) - i) for i, d in enumerate(docs)}
+        for q in answerable
+        if (docs := by_id[q.id].docs)
+    }
+    measures = {"doc_recall@1": R @ 1, f"doc_recall@{k}": R @ k, "mrr": RR, f"ndcg@{k}": nDCG @ k}
+    # ir_measures averages over every query of `qrels`; one absent from `run`
+    # (an abstention) scores 0, as it should.
+    found = ir_measures.calc_aggregate(list(measures.values()), qrels, run) if qrels else {}
+    for name, measure in measures.items():
+        metrics[name] = float(found.get(measure, 0.0)) if run else 0.0
+    metrics["abstained_ok"] = _share(by_id[q.id].abstained for q in unanswerable)
+    metrics["abstained_wrong"] = _share(by_id[q.id].abstained for q in answerable)
+    latencies = [r.latency_ms for r in results]
+    metrics["p50_ms"] = float(np.percentile(latencies, 50)) if latencies else 0.0
+    metrics["p95_ms"] = float(np.percentile(latencies, 95)) if latencies else 0.0
+    return metrics
+
+
+def _share(flags: Iterable[bool]) -> float:
+    values = list(flags)
+    return sum(values) / len(values) if values else 0.0
+
+
+# --- running ----------------------------------------------------------------
+
+
+def evaluate(
+    assistant: Any,
+    questions: Sequence[EvalQuestion],
+    modes: Sequence[str] = MODES,
+    k: int | None = None,
+    sweep: bool = False,
+    questions_file: str = "",
+) -> Evaluation:
+    """Ask every question in every mode (one warm-up call first, so the
+    latencies are those of a running assistant), then score."""
+    k = assistant.settings.k if k is None else k
+    for mode in modes:
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    report = Evaluation(questions_file=questions_file, k=k)
+    known = {_file_name(d.id) for d in assistant.corpus.documents}
+    for q in questions:
+        report.warnings += [
+            f"{q.id} names {d!r}, which is not in the corpus"
+            for d in q.docs
+            if _file_name(d) not in known
+        ]
+    assistant.ask(questions[0].question, k=k)
+    for mode in modes:
+        results = []
+        for q in questions:
+            start = time.perf_counter()
+            answer = assistant.ask(q.question, k=k, mode=mode)
+            ms = (time.perf_counter() - start) * 1000
+            results.append(judge(q, answer, ms))
+        report.modes.append(ModeReport(mode, score(questions, results, k), tuple(results)))
+    if sweep:
+        mode = assistant.settings.mode if assistant.settings.mode in modes else modes[0]
+        report.sweep = sweep_threshold(assistant, questions, mode, k)
+    return report
+
+
+def sweep_threshold(
+    assistant: Any,
+    questions: Sequence[EvalQuestion],
+    mode: str,
+    k: int,
+    thresholds: Sequence[float] | None = None,
+    max_wrong: float = 0.05,
+) -> Sweep:
+    """Abstention rates and answer@1 for each threshold, on one retrieval per
+    question. The recommendation is the middle of the best plateau: the widest
+    margin on both sides for questions worded differently from this set."""
+    thresholds = thresholds or [round(t, 3) for t in np.arange(0.0, 0.801, 0.025)]
+    retrieved = [
+        (q, *assistant.retriever.search(q.question, mode, assistant.settings.candidates))
+        for q in questions
+    ]
+    rows = []
+    for t in thresholds:
+        results = [
+            judge(q, assistant.compose(query, hits, k=k, mode=mode, min_relevance=t), 0.0)
+            for q, query, hits in retrieved
+        ]
+        m = score(questions, results, k)
+        rows.append(SweepRow(t, m["abstained_ok"], m["abstained_wrong"], m["answer@1"]))
+    feasible = [r for r in rows if r.abstained_wrong < max_wrong]
+    if not feasible:
+        return Sweep(mode, tuple(rows), None, None, max_wrong)
+    best = max(r.abstained_ok for r in feasible)
+    top = [r.threshold for r in feasible if r.abstained_ok == best]
+    # The contiguous run of best thresholds that holds the first of them.
+    run = [top[0]]
+    for t in top[1:]:
+        if thresholds.index(t) != thresholds.index(run[-1]) + 1:
+            break
+        run.append(t)
+    middle = round((run[0] + run[-1]) / 2, 3)
+    return Sweep(mode, tuple(rows), middle, (run[0], run[-1]), max_wrong)
+
+
+def check_bars(report: Evaluation, bars: Bars, mode: str) -> list[str]:
+    """What falls short of `bars` for `mode` (empty: everything holds)."""
+    by_mode = {m.mode: m.metrics for m in report.modes}
+    if mode not in by_mode:
+        return [f"mode {mode} was not evaluated, so its bars cannot be checked"]
+    m = by_mode[mode]
+    k = report.k
+    failed = []
+    for name, bar, low in (
+        ("answer@1", bars.min_answer_at_1, True),
+        (f"answer@{k}", bars.min_answer_at_k, True),
+        ("abstained_ok", bars.min_abstained, True),
+        ("abstained_wrong", bars.max_wrong_abstained, False),
+    ):
+        if bar is not None and (m[name] < bar if low else m[name] > bar):
+            failed.append(f"{mode} {name} = {m[name]:.3f}, {'below' if low else 'above'} {bar}")
+    if bars.hybrid_best:
+        if "hybrid" not in by_mode or len(by_mode) < 2:
+            failed.append("--hybrid-best needs hybrid and another mode evaluated")
+        else:
+            for name in ("answer@1", f"answer@{k}"):
+                rival = max(v[name] for key, v in by_mode.items() if key != "hybrid")
+                if by_mode["hybrid"][name] < rival:
+                    failed.append(f"hybrid {name} = {by_mode['hybrid'][name]:.3f} < {rival:.3f}")
+    return failed
+
+
+# --- printing ---------------------------------------------------------------
+
+
+def format_table(report: Evaluation) -> str:
+    """Mode by metric, as a Markdown table (it reads in a terminal and pastes
+    into the README as it is)."""
+    if not report.modes:
+        return ""
+    names = list(report.modes[0].metrics)
+    lines = [
+        "| mode | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 1) + "|",
+    ]
+    for m in report.modes:
+        cells = [
+            f"{m.metrics[n]:.1f}" if n.endswith("_ms") else f"{m.metrics[n]:.3f}" for n in names
+        ]
+        lines.append(f"| {m.mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_failures(report: Evaluation, questions: Sequence[EvalQuestion]) -> str:
+    by_id = {q.id: q for q in questions}
+    out = []
+    for m in report.modes:
+        failures = m.failures()
+        out.append(f"{m.mode}: {len(failures)} failing")
+        for r in failures:
+            q = by_id[r.id]
+            if not r.answerable:
+                why = f"answered (relevance {r.best_relevance:.2f}), should abstain"
+            elif r.abstained:
+                why = f"abstained (best relevance {r.best_relevance:.2f})"
+            elif r.answer_rank is None:
+                why = "answer not in the excerpts"
+            else:
+                why = f"answer at rank {r.answer_rank}"
+            expected = f" want {' + '.join(map(repr, q.answers))} in {', '.join(q.docs)}"
+            out.append(f"  {r.id} {why}: {q.question}")
+            if q.answerable:
+                out.append(f"      {expected.strip()}")
+            if r.first:
+                out.append(f"      got {r.first}")
+    return "\n".join(out)
+
+
+def format_sweep(sweep: Sweep) -> str:
+    lines = [
+        f"abstention threshold sweep ({sweep.mode}):",
+        "| threshold | unanswerable abstained | answerable abstained | answer@1 |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.threshold:.3f} | {r.abstained_ok:.3f} | {r.abstained_wrong:.3f} | "
+        f"{r.answer_at_1:.3f} |"
+        for r in sweep.rows
+    ]
+    if sweep.recommended is None:
+        lines.append(f"no threshold keeps wrong abstentions under {sweep.max_wrong:.0%}")
+    else:
+        lo, hi = sweep.plateau or (sweep.recommended, sweep.recommended)
+        lines.append(
+            f"recommended min_relevance {sweep.recommended:.3f}: the middle of {lo:.3f}-{hi:.3f}, "
+            f"where wrong abstentions stay under {sweep.max_wrong:.0%} and the most "
+            "unanswerable questions are refused"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""The evaluation: metric code on a hand-checked example, answer matching,
+question-file errors, and the quality bar CI holds on the default set."""
+
+import json
+
+import pytest
+
+from qa.cli import main
+from qa.errors import InputError
+from qa.evaluation import EvalQuestion, QuestionResult, answer_rank, load_questions, score
+
+A, B, C = "a.txt", "b.txt", "c.txt"
+
+QUESTIONS = [
+    EvalQuestion("qa", "budget ?", (A,), ("50 millions",)),
+    EvalQuestion("qb", "two articles ?", (A, C), ("x", "y")),
+    EvalQuestion("qc", "not answered ?", (), ()),
+    EvalQuestion("qd", "answerable, abstained ?", (B,), ("z",)),
+]
+
+
+def result(q, abstained=False, rank=None, first=False, docs=(), ms=10.0):
+    return QuestionResult(q.id, q.question, q.answerable, abstained, rank, first, docs, 0.5, ms)
+
+
+RESULTS = [
+    # qa: the answer is in the second excerpt, from a.txt; the first is from b.txt.
+    result(QUESTIONS[0], rank=2, docs=(B, A), ms=10.0),
+    # qb: spans two articles; both came back first and second, together they answer.
+    result(QUESTIONS[1], rank=2, first=True, docs=(C, A), ms=20.0),
+    # qc: correctly abstained; qd: wrongly abstained.
+    result(QUESTIONS[2], abstained=True, ms=30.0),
+    result(QUESTIONS[3], abstained=True, ms=40.0),
+]
+
+
+def test_metrics_match_a_hand_computed_example():
+    m = score(QUESTIONS, RESULTS, k=5)
+    # Three answerable questions: qa, qb, qd.
+    assert m["answer@1"] == pytest.approx(1 / 3)  # qb only (2 excerpts for 2 articles)
+    assert m["answer@5"] == pytest.approx(2 / 3)  # qa and qb
+    assert m["doc_recall@1"] == pytest.approx((0 + 1 / 2 + 0) / 3)
+    assert m["doc_recall@5"] == pytest.approx((1 + 1 + 0) / 3)
+    assert m["mrr"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    # nDCG@5: qa has its one relevant document at rank 2 -> 1/log2(3);
+    # qb has both at ranks 1 and 2 -> 1; qd returned nothing -> 0.
+    assert m["ndcg@5"] == pytest.approx((1 / 1.5849625 + 1 + 0) / 3, abs=1e-4)
+    assert m["abstained_ok"] == 1.0
+    assert m["abstained_wrong"] == pytest.approx(1 / 3)
+    assert m["p50_ms"] == pytest.approx(25.0)
+    assert m["p95_ms"] == pytest.approx(38.5)
+
+
+def test_answer_matching_uses_the_engines_normalisation():
+    # No-break and narrow spaces, curly apostrophes, "m²" and case all match.
+    assert answer_rank(["plus de 34\u202f000 emplois"], ["34 000 emplois"], False) == 1
+    assert answer_rank(["L’économie"], ["l'ÉCONOMIE"], False) == 1
+    assert answer_rank(["un espace de 300 m2"], ["300 m²"], False) == 1
+    assert answer_rank(["a line\nbreak"], ["line break"], False) == 1
+
+
+def test_one_excerpt_must_hold_every_answer_unless_spanning_articles():
+    excerpts = ["Nantes", "Bordeaux", "Nantes et Bordeaux"]
+    assert answer_rank(excerpts, ["Nantes", "Bordeaux"], across=False) == 3
+    assert answer_rank(excerpts, ["Nantes", "Bordeaux"], across=True) == 2
+    assert answer_rank(excerpts, ["Lyon"], across=True) is None
+
+
+def write(tmp_path, text, name="q.jsonl"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe bad", "not valid UTF-8"),
+        ('{"id": "a", "question": "x", "docs": [], "answers": []}\n{oops', ":2: not JSON"),
+        ('{"id": "a", "question": "x"}\n{"id": "a", "question": "y"}', "duplicate id"),
+        ('{"id": "a", "question": "x", "answers": ["y"]}', "'docs' is empty"),
+        ('{"id": "a", "question": "x", "docs": ["f.txt"]}', "needs 'answers'"),
+        ('{"id": "a", "question": ""}', "'question' must be"),
+        ("\n\n", "no questions"),
+    ],
+)
+def test_bad_question_files_are_clear_errors(tmp_path, content, message):
+    with pytest.raises(InputError, match=message):
+        load_questions(write(tmp_path, content))
+
+
+def test_missing_question_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_questions(tmp_path / "none.jsonl")
+
+
+def test_default_question_set_is_complete():
+    questions = load_questions("evals/questions.jsonl")
+    answerable = [q for q in questions if q.answerable]
+    assert len(questions) >= 60
+    assert sum(not q.answerable for q in questions) >= 10
+    assert {d for q in answerable for d in q.docs} == {
+        p.name for p in __import__("pathlib").Path("seeds").iterdir()
+    }
+    assert any(len(q.docs) > 1 for q in questions)
+    assert any(q.lang == "en" for q in questions)
+
+
+def eval_cli(capsys, index_dir, seeds, *argv):
+    code = main(["eval", "--index", str(index_dir), "--corpus", str(seeds), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_default_set_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
+    """The bar CI holds: the figures reached on evals/questions.jsonl (see the
+    README), with a little room, and hybrid no worse than either other mode."""
+    report = tmp_path / "eval.json"
+    code, out, err = eval_cli(
+        capsys, index_dir, seeds,
+        "--min-answer-at-1", "0.72", "--min-answer-at-k", "0.88",
+        "--min-abstained", "0.70", "--max-wrong-abstained", "0.05",
+        "--hybrid-best", "--json", str(report),
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "| hybrid |" in out and "| lexical |" in out and "| dense |" in out
+    data = json.loads(report.read_text())
+    assert [m["mode"] for m in data["modes"]] == ["dense", "lexical", "hybrid"]
+    assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl"))
+
+
+def test_a_missed_bar_exits_3_and_sweep_recommends(capsys, index_dir, seeds, tmp_path):
+    questions = write(
+        tmp_path,
+        '{"id": "1", "question": "Qui a lancé la plateforme French Tech ?", '
+        '"docs": ["002_ff58c89954683044.txt"], "answers": ["Fleur Pellerin"]}\n'
+        '{"id": "2", "question": "Comment préparer une bonne ratatouille ?"}\n'
+        '{"id": "3", "question": "Quelle plateforme agricole Microsoft lance-t-il ?", '
+        '"docs": ["003_e1b8b1c84c49c586.txt"], "answers": ["pas dans le texte"]}\n',
+    )
+    code, out, err = eval_cli(
+        capsys, index_dir, seeds, "--questions", str(questions), "--mode", "hybrid",
+        "--sweep-threshold", "--min-answer-at-1", "0.9",
+    )  # fmt: skip
+    assert code == 3
+    assert "hybrid answer@1 = 0.500, below 0.9" in err
+    assert "3 answer not in the excerpts" in out
+    assert "recommended min_relevance" in out
+
+
+def test_unknown_article_in_a_question_file_is_a_warning(capsys, index_dir, seeds, tmp_path):
+    questions = write(
+        tmp_path,
+        '{"id": "1", "question": "Qui a lancé French Tech ?", "docs": ["nope.txt"], '
+        '"answers": ["Fleur Pellerin"]}\n',
+    )
+    code, _, err = eval_cli(
+        capsys, index_dir, seeds, "--questions", str(questions), "--mode", "lexical"
+    )
+    assert code == 0
+    assert "names 'nope.txt', which is not in the corpus" in err
