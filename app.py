@@ -1,74 +1,121 @@
-"""The chat page: `python app.py`, then open http://127.0.0.1:7860.
+"""The chat page: `python app.py [--host H] [--port P] [--share]`, then open
+http://127.0.0.1:7860.
 
-Thin on purpose: it loads one `Assistant` (building the index on first run),
-renders its answers as cited excerpts, and exposes two API endpoints for
-`gradio_client`: `/chat` (the page's own, Markdown) and `/ask` (the answer as
-JSON, the same as `Answer.to_dict()`).
+Thin on purpose: it loads one `Assistant` (building or updating the index
+first, with progress in the terminal), renders its answers in French as cited
+excerpts, and exposes two API endpoints for `gradio_client`: `/chat` (the
+page's own, Markdown) and `/ask` (the answer as JSON, `Answer.to_dict()`).
 
-Settings come from `QA_*` environment variables (see README); the server
-listens on QA_HOST:QA_PORT (default 127.0.0.1:7860).
+Everything taken from an article is escaped before it reaches the page:
+HTML, Markdown links and images in an article show as plain text.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
 import os
+import sys
 from typing import Any
 
 import gradio as gr
 
 from qa import Answer, Assistant, Excerpt, QAError
+from qa.conversation import resolve_history
 from qa.settings import MODES
 
 EXAMPLES = [
     "Quel est le budget du plan IA de l'Occitanie ?",
     "Combien d'emplois compte le numérique en Midi-Pyrénées ?",
-    "Where is the Cité numérique near Bordeaux?",
+    "Où Microsoft a-t-il ouvert un Experiences Lab à Toulouse ?",
     "Qui a lancé la plateforme French Tech ?",
+    "Where is the Cité numérique near Bordeaux?",
 ]
+#: One question at a time: encoding uses both cores of these machines, so a
+#: second concurrent request would only slow the first; others wait in line.
+CONCURRENCY = 1
+QUEUE_SIZE = 64
 
 
-def render(answer: Answer) -> str:
-    """Markdown for the chat: one block per excerpt, answering sentences in <mark>."""
-    notes = "".join(f"> ⚠️ {html.escape(w)}\n\n" for w in answer.warnings)
+def render(answer: Answer, documents: dict[str, Any] | None = None, asked: str = "") -> str:
+    """The reply in French: the answering sentence first, then the numbered
+    excerpts (title, file, position, sentence marked), each with the whole
+    article one click away; or a plain "no answer" with the closest passages
+    set apart. `asked` is the resolved question when it differs from the typed one."""
+    parts = [f"> ⚠️ {_escape(w)}" for w in answer.warnings]
+    if asked and asked != answer.question:
+        parts.append(f"*Question comprise : « {_escape(asked)} »*")
     if answer.abstained:
-        return notes + f"**Pas de réponse dans ces articles.** {html.escape(answer.reason)}"
-    return notes + "\n\n---\n\n".join(
-        _render_excerpt(i, e) for i, e in enumerate(answer.excerpts, 1)
-    )
+        parts.append("**Les articles ne répondent pas à cette question.**")
+        if answer.closest:
+            closest = [
+                _render_excerpt(i, e, documents, closest=True)
+                for i, e in enumerate(answer.closest, 1)
+            ]
+            parts.append(
+                "<hr>\n\n*Passages les plus proches — ils ne répondent pas à la question :*\n\n"
+                + "\n\n".join(closest)
+            )
+        return "\n\n".join(parts)
+    lead = answer.excerpts[0]
+    sentence = " … ".join(lead.highlighted) or lead.text
+    parts.append(f"**Réponse :** « {_escape(sentence)} » — *{_escape(lead.citation.title)}* [1]")
+    excerpts = [_render_excerpt(i, e, documents) for i, e in enumerate(answer.excerpts, 1)]
+    return "\n\n".join(parts) + "\n\n---\n\n" + "\n\n---\n\n".join(excerpts)
 
 
-def _render_excerpt(number: int, excerpt: Excerpt) -> str:
+def _render_excerpt(
+    number: int, excerpt: Excerpt, documents: dict[str, Any] | None, closest: bool = False
+) -> str:
     c = excerpt.citation
-    parts, cursor = [], 0
-    for h in excerpt.highlights:
-        parts.append(_escape(excerpt.text[cursor : h.start]))
-        parts.append(f"<mark>{_escape(excerpt.text[h.start : h.end])}</mark>")
-        cursor = h.end
-    parts.append(_escape(excerpt.text[cursor:]))
-    body = "".join(parts).replace("\n\n", "<br><br>")
-    return (
-        f"**[{number}] {_escape(c.title)}**  \n"
-        f"<small>`{html.escape(c.doc_id)}` · caractères {c.start}–{c.end} · "
-        f"passage {c.passage} · pertinence {excerpt.scores.relevance:.2f}</small>\n\n"
-        f"{body}"
+    body = _marked(excerpt.text, [(h.start, h.end) for h in excerpt.highlights])
+    where = (
+        f"<small>{_escape(c.file.rsplit('/', 1)[-1])} · caractères {c.start}–{c.end} · "
+        f"passage {c.passage + 1} · pertinence {excerpt.scores.relevance:.2f}</small>"
     )
+    title = f"**[{number}] {_escape(c.title)}**"
+    text = f"{title}  \n{where}\n\n{'> ' if closest else ''}{body}"
+    doc = (documents or {}).get(c.doc_id)
+    if doc is not None:
+        article = _marked(doc.text, [(c.start, c.end)])
+        text += (
+            "\n\n<details><summary>Lire l'article entier</summary>\n\n"
+            f'<div class="article">{article}</div>\n\n</details>'
+        )
+    return text
+
+
+def _marked(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` escaped, with each span wrapped in <mark>; paragraphs kept."""
+    out, cursor = [], 0
+    for start, end in sorted(spans):
+        out += [_escape(text[cursor:start]), f"<mark>{_escape(text[start:end])}</mark>"]
+        cursor = end
+    out.append(_escape(text[cursor:]))
+    return "".join(out).replace("\n\n", "<br><br>").replace("\n", "<br>")
 
 
 def _escape(text: str) -> str:
-    """Article text shown verbatim: no HTML, no Markdown emphasis or headings."""
-    text = html.escape(text, quote=False)
-    for ch in "\\*_`#[]|~":
+    """Article text shown verbatim: no HTML, no Markdown links, images,
+    emphasis or headings."""
+    text = html.escape(text, quote=True)
+    for ch in "\\*_`#[]()!|~<>":
         text = text.replace(ch, "\\" + ch)
     return text
 
 
 def build_demo(assistant: Assistant) -> gr.Blocks:
+    documents = assistant.documents
+
     def respond(message: str, history: list[dict[str, Any]], mode: str, k: float) -> str:
+        asked = [m["content"] for m in history if m.get("role") == "user"]
+        questions = [q if isinstance(q, str) else str(q) for q in asked] + [message]
         try:
-            return render(assistant.ask(message, k=int(k), mode=mode))
+            resolved = resolve_history(questions)[-1]
+            answer = assistant.ask(resolved, k=int(k), mode=mode)
         except QAError as err:
-            return f"⚠️ {html.escape(str(err))}"
+            return f"⚠️ {_escape(str(err))}"
+        return render(answer, documents, asked=resolved if resolved != message else "")
 
     def ask(question: str, k: int = 5, mode: str = "hybrid") -> dict[str, Any]:
         """The answer to `question` as JSON: excerpts with citations and highlight offsets."""
@@ -79,11 +126,13 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
 
     count = len(assistant.documents)
     with gr.Blocks(title="Questions sur les articles") as demo:
-        gr.ChatInterface(
+        chatbot = gr.Chatbot(label="Conversation", height=620, elem_id="chat")
+        chat = gr.ChatInterface(
             respond,
+            chatbot=chatbot,
             title="Questions sur les articles",
             description=(
-                f"Réponses tirées mot pour mot de {count} articles, avec leur source; "
+                f"Réponses tirées mot pour mot de {count} articles, avec leur source ; "
                 "la phrase qui répond est surlignée. Aucune phrase n'est inventée."
             ),
             additional_inputs=[
@@ -92,19 +141,31 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             ],
             examples=[[q, assistant.settings.mode, assistant.settings.k] for q in EXAMPLES],
             api_name="chat",
+            concurrency_limit=CONCURRENCY,
         )
-        gr.api(ask, api_name="ask")
+        clear = gr.Button("Effacer la conversation", elem_id="clear")
+        clear.click(lambda: ([], []), None, [chatbot, chat.chatbot_state], api_visibility="private")
+        gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 
 
-def main() -> None:
-    assistant = Assistant.load(progress=True)
-    demo = build_demo(assistant)
-    demo.launch(
-        server_name=os.environ.get("QA_HOST", "127.0.0.1"),
-        server_port=int(os.environ.get("QA_PORT", "7860")),
-    )
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The chat page over the articles.")
+    parser.add_argument("--host", default=os.environ.get("QA_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("QA_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="open a public gradio.live link")
+    args = parser.parse_args(argv)
+    try:
+        assistant = Assistant.load(progress=True)
+    except QAError as err:
+        print(f"app: error: {err}", file=sys.stderr)
+        return 1
+    r = assistant.report
+    print(f"index {r.status}: {r.documents} articles, {r.passages} passages", flush=True)
+    build_demo(assistant).launch(server_name=args.host, server_port=args.port, share=args.share)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
