@@ -21,6 +21,7 @@ from typing import Any
 import gradio as gr
 
 from qa import Answer, Assistant, Excerpt, QAError
+from qa.assistant import check_question
 from qa.conversation import resolve_history
 from qa.settings import MODES
 
@@ -37,14 +38,15 @@ CONCURRENCY = 1
 QUEUE_SIZE = 64
 
 
-def render(answer: Answer, documents: dict[str, Any] | None = None, asked: str = "") -> str:
+def render(answer: Answer, documents: dict[str, Any] | None = None, typed: str = "") -> str:
     """The reply in French: the answering sentence first, then the numbered
     excerpts (title, file, position, sentence marked), each with the whole
     article one click away; or a plain "no answer" with the closest passages
-    set apart. `asked` is the resolved question when it differs from the typed one."""
+    set apart. When the question `typed` was a follow-up, the reply says how
+    it was understood."""
     parts = [f"> ⚠️ {_escape(w)}" for w in answer.warnings]
-    if asked and asked != answer.question:
-        parts.append(f"*Question comprise : « {_escape(asked)} »*")
+    if typed and typed.strip() != answer.question:
+        parts.append(f"*Question comprise : « {_escape(answer.question)} »*")
     if answer.abstained:
         parts.append("**Les articles ne répondent pas à cette question.**")
         if answer.closest:
@@ -98,10 +100,11 @@ def _marked(text: str, spans: list[tuple[int, int]]) -> str:
 def _escape(text: str) -> str:
     """Article text shown verbatim: no HTML, no Markdown links, images,
     emphasis or headings."""
-    text = html.escape(text, quote=True)
+    text = html.escape(text, quote=False)
     for ch in "\\*_`#[]()!|~<>":
         text = text.replace(ch, "\\" + ch)
-    return text
+    # Entities keep bare URLs, "www." and e-mail addresses from being linkified.
+    return text.replace("://", "&#58;//").replace("www.", "www&#46;").replace("@", "&#64;")
 
 
 def build_demo(assistant: Assistant) -> gr.Blocks:
@@ -111,11 +114,12 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         asked = [m["content"] for m in history if m.get("role") == "user"]
         questions = [q if isinstance(q, str) else str(q) for q in asked] + [message]
         try:
+            check_question(message, assistant.settings.max_question_chars)
             resolved = resolve_history(questions)[-1]
             answer = assistant.ask(resolved, k=int(k), mode=mode)
         except QAError as err:
             return f"⚠️ {_escape(str(err))}"
-        return render(answer, documents, asked=resolved if resolved != message else "")
+        return render(answer, documents, typed=message)
 
     def ask(question: str, k: int = 5, mode: str = "hybrid") -> dict[str, Any]:
         """The answer to `question` as JSON: excerpts with citations and highlight offsets."""

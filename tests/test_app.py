@@ -5,17 +5,30 @@ import pytest
 from app import build_demo, render
 
 
-def test_render_marks_highlights_and_escapes_markdown(assistant):
+def test_render_leads_with_the_sentence_and_cites(assistant):
     answer = assistant.ask("Qui a lancé la plateforme French Tech ?")
-    page = render(answer)
-    assert page.startswith("**[1] Toulouse en bonne voie")
-    assert "<mark>" in page and "Fleur Pellerin" in page
-    assert "002_ff58c89954683044.txt" in page
+    page = render(answer, assistant.documents)
+    assert page.startswith("**Réponse :** « ")
+    assert "Fleur Pellerin" in page.split("\n")[0]
+    assert "**[1] Toulouse en bonne voie" in page
+    assert "<mark>" in page and "002\\_ff58c89954683044.txt" in page
+    assert "<details><summary>Lire l'article entier</summary>" in page
 
 
-def test_render_abstention(assistant):
-    page = render(assistant.ask("Quelle est la recette de la tartiflette ?"))
-    assert page.startswith("**Pas de réponse dans ces articles.**")
+def test_render_abstention_sets_closest_passages_apart(assistant):
+    answer = assistant.ask("Qui a remporté le Tour de France 2019 ?")
+    assert answer.abstained and answer.closest
+    page = render(answer, assistant.documents)
+    assert page.startswith("**Les articles ne répondent pas à cette question.**")
+    assert "Passages les plus proches" in page
+    assert "Réponse :" not in page
+
+
+def test_render_escapes_html_and_markdown():
+    from app import _escape
+
+    out = _escape('<script>alert(1)</script> <img src=x onerror="y"> [a](http://x) ![i](y.png)')
+    assert "<" not in out.replace("&lt;", "") and "](" not in out
 
 
 @pytest.fixture(scope="module")
