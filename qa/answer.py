@@ -116,6 +116,8 @@ class _Sentence:
     retrieval: float
     dense: float
     hits: list[Hit]
+    #: Set once ranking is done (see `_relevance`).
+    relevance: float = 0.0
 
     @property
     def rank(self) -> float:
@@ -166,7 +168,7 @@ def build_answer(
     for sentence in ranked:
         if sentence.index in used.get(sentence.doc_id, ()):
             continue
-        if _relevance(query, sentence, docs) < min_relevance:
+        if sentence.relevance < min_relevance:
             below.append(sentence)
             continue
         excerpts.append(_excerpt(sentence, query, docs, excerpt_chars, used, dense_scorer))
@@ -176,7 +178,7 @@ def build_answer(
         return Answer(query.text, mode, tuple(excerpts), False, "", warnings)
     used = {}
     closest = []
-    for sentence in sorted(below, key=lambda s: -_relevance(query, s, docs)):
+    for sentence in sorted(below, key=lambda s: -s.relevance):
         if sentence.index not in used.get(sentence.doc_id, ()):
             closest.append(_excerpt(sentence, query, docs, excerpt_chars, used, dense_scorer))
             if len(closest) == CLOSEST:
@@ -225,6 +227,8 @@ def _rank_sentences(query: Query, hits: list[Hit], docs: Mapping[str, Document])
             else:
                 score = _sentence_score(query, layout, i)
                 found[key] = _Sentence(p.doc_id, i, score, retrieval, hit.dense, [hit])
+    for s in found.values():
+        s.relevance = _relevance(query, s, docs)
     return sorted(found.values(), key=lambda s: -s.rank)
 
 
@@ -313,7 +317,6 @@ def _excerpt(
         h for h in best.hits if h.passage.start < window.end and h.passage.end > window.start
     ]
     top = (in_window or best.hits)[0]
-    relevance = _relevance(query, best, docs)
     used.update(range(first, last + 1))
     citation = Citation(
         doc_id=doc.id,
@@ -324,13 +327,12 @@ def _excerpt(
         passage=top.passage.number,
         passages=tuple(sorted({h.passage.number for h in in_window or best.hits})),
     )
-    excerpt = Excerpt(
+    return Excerpt(
         text=doc.text[window.start : window.end],
         citation=citation,
-        scores=Scores(top.dense, top.lexical, top.fused, round(relevance, 4)),
+        scores=Scores(top.dense, top.lexical, top.fused, round(best.relevance, 4)),
         highlights=highlights,
     )
-    return excerpt
 
 
 def _cut(sentence: Span, max_chars: int, text: str) -> Span:

@@ -28,9 +28,8 @@ from qa.answer import Answer
 from qa.corpus import normalize
 from qa.errors import InputError
 from qa.settings import MODES
+from qa.text import APOSTROPHES
 
-#: Apostrophes and quotes that articles and question writers use interchangeably.
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 _SPACES = re.compile(r"\s+")
 
 
@@ -192,7 +191,7 @@ def _question(item: object, where: str) -> EvalQuestion:
 def match_key(text: str) -> str:
     """Text as compared: the engine's normalisation (NFKC, spaces), casefolded,
     one kind of apostrophe, any run of whitespace (line breaks too) one space."""
-    return _SPACES.sub(" ", normalize(text).casefold().translate(_APOSTROPHES)).strip()
+    return _SPACES.sub(" ", normalize(text).casefold().translate(APOSTROPHES)).strip()
 
 
 def answer_rank(excerpts: Sequence[str], answers: Sequence[str], across: bool) -> int | None:

@@ -1,8 +1,7 @@
 """Dense, lexical and hybrid search over the stored index.
 
-Every hit also carries `coverage`: the idf-weighted share of the question's
-terms that the passage contains. Unlike BM25 or fused scores, it is on the
-same 0..1 scale for every question, so abstention can use one threshold.
+Each hit carries its dense, lexical and fused scores; how well it answers
+(relevance, and so abstention) is judged per sentence in `qa.answer`.
 """
 
 from __future__ import annotations
@@ -32,13 +31,6 @@ class Query:
     #: The kind of answer wanted (see `qa.text.answer_type`).
     wants: str | None = None
 
-    def coverage(self, terms: set[str]) -> float:
-        """Idf-weighted share of the question's distinct terms found in `terms`."""
-        total = sum(self.weights.values())
-        if total == 0:
-            return 0.0
-        return sum(w for t, w in self.weights.items() if t in terms) / total
-
 
 @dataclass(frozen=True)
 class Hit:
@@ -47,17 +39,6 @@ class Hit:
     dense: float
     lexical: float
     fused: float
-    coverage: float
-    relevance: float
-
-
-def relevance(dense: float, coverage: float) -> float:
-    """How well a passage answers, on a 0..1 scale shared by all questions.
-
-    The mean of cosine similarity (floored at 0) and term coverage: either a
-    close paraphrase or most of the question's rare words must be present.
-    """
-    return 0.5 * max(dense, 0.0) + 0.5 * coverage
 
 
 class Retriever:
@@ -67,7 +48,6 @@ class Retriever:
         self.settings = settings
         scores = index.bm25.scores
         self._indptr = np.asarray(scores["indptr"])
-        self._indices = np.asarray(scores["indices"])
         self._vocab = index.bm25.vocab_dict
         self._n = len(index.passages)
 
@@ -77,12 +57,6 @@ class Retriever:
         term_id = self._vocab.get(term)
         df = 0 if term_id is None else int(self._indptr[term_id + 1] - self._indptr[term_id])
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
-
-    def passages_with(self, term: str) -> np.ndarray:
-        term_id = self._vocab.get(term)
-        if term_id is None:
-            return np.zeros(0, dtype=np.int64)
-        return self._indices[self._indptr[term_id] : self._indptr[term_id + 1]]
 
     def analyze(self, question: str) -> Query:
         """Terms, weights and embedding of `question`. The embedding is computed
@@ -97,7 +71,6 @@ class Retriever:
         query = self.analyze(question)
         dense = self._dense_scores(query)
         lexical = self._lexical_scores(query)
-        coverage = self._coverage(query)
         if mode == "dense":
             fused = dense
         elif mode == "lexical":
@@ -115,8 +88,6 @@ class Retriever:
                 dense=float(dense[i]),
                 lexical=float(lexical[i]),
                 fused=float(fused[i]),
-                coverage=float(coverage[i]),
-                relevance=relevance(float(dense[i]), float(coverage[i])),
             )
             for rank, i in enumerate(order[:limit], 1)
         ]
@@ -139,15 +110,6 @@ class Retriever:
         if not ids:
             return np.zeros(self._n, dtype=np.float32)
         return np.asarray(self.index.bm25.get_scores(ids), dtype=np.float32)
-
-    def _coverage(self, query: Query) -> np.ndarray:
-        total = sum(query.weights.values())
-        covered = np.zeros(self._n, dtype=np.float32)
-        if total == 0:
-            return covered
-        for term, weight in query.weights.items():
-            covered[self.passages_with(term)] += weight
-        return covered / total
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, method: Fusion, settings: Settings) -> np.ndarray:

@@ -46,7 +46,7 @@ class Settings:
     #: How many ranked passages are considered before merging into excerpts.
     candidates: int = 50
     excerpt_chars: int = 600
-    #: Abstain when no excerpt reaches this relevance (see `qa.retrieval.relevance`).
+    #: Abstain when no excerpt reaches this relevance (see `qa.answer._relevance`).
     min_relevance: float = 0.29
     max_question_chars: int = 3000
 

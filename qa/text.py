@@ -90,7 +90,7 @@ def _stripped(line: str, start: int, end: int, offset: int) -> list[Span]:
 
 # --- tokens for BM25 ------------------------------------------------------------
 
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
+APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
 # French elisions, stripped before tokenising ("l'IA" -> "IA", "jusqu'au" -> "au").
 _ELISION = re.compile(r"\b(?:l|d|qu|n|s|c|j|m|t|jusqu|lorsqu|puisqu|quoiqu)'(?=\w)")
@@ -120,7 +120,7 @@ _EXTRA_STOPWORDS = (
 
 def fold(text: str) -> str:
     """Lowercase, unify apostrophes and remove accents ("Économie" -> "economie")."""
-    text = text.casefold().translate(_APOSTROPHES).translate(_LIGATURES)
+    text = text.casefold().translate(APOSTROPHES).translate(_LIGATURES)
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
