@@ -1,62 +1,64 @@
-"""Time of one `ask` against the time of encoding the question alone.
+"""1. Query latency against its floor: encoding the question alone.
 
-    python bench/latency.py [--repeat N]
-
-Both are measured in the same process on the same questions
-(evals/questions.jsonl), after one warm-up call; medians are printed, and
-the ratio ask / encode says how much the engine adds to the model.
+A dense query cannot be faster than encoding the question, so `ask` is
+reported as a ratio to that floor; the difference is what the engine adds
+(BM25, fusion, sentence ranking, excerpts). The four calls are interleaved
+question by question, so that drift on a shared machine hits them alike.
+Also: encoding with 1 thread against torch's default, the evidence for the
+`threads` setting.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import sys
-import time
-from pathlib import Path
+from bench.common import Row, Spread, questions, time_each, time_ms
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa import Assistant  # noqa: E402
+MODES = ("lexical", "dense", "hybrid")
 
 
-def median_ms(fn, items, repeat: int) -> float:
-    times = []
+def run(assistant, repeat: int) -> list[Row]:
+    import torch
+
+    qs = questions()
+    for question in qs:  # warm: model, tokenizer, BM25 arrays and article layouts
+        assistant.ask(question)
+    times: dict[str, list[float]] = {name: [] for name in ("encode", *MODES)}
     for _ in range(repeat):
-        for item in items:
-            start = time.perf_counter()
-            fn(item)
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for question in qs:
+            times["encode"].append(time_ms(lambda q=question: assistant.embedder.encode_query(q)))
+            for mode in MODES:
+                times[mode].append(time_ms(lambda q=question, m=mode: assistant.ask(q, mode=m)))
+    detail = f"{len(qs)} questions x {repeat}, interleaved"
+    encode = Spread.of(times["encode"])
+    rows = _rows("encode question", encode, detail)
+    for mode in MODES:
+        spread = Spread.of(times[mode])
+        rows += _rows(f"ask {mode}", spread, detail)
+        rows.append(Row("1 latency", f"ask {mode} / encode (p50)", spread.p50 / encode.p50, "x"))
+    rows.append(_engine_only(assistant, qs, repeat))
+    default = torch.get_num_threads()
+    for threads in sorted({1, default}):
+        torch.set_num_threads(threads)
+        spread = time_each(assistant.embedder.encode_query, qs, repeat)
+        rows.append(Row("1 latency", f"encode, {threads} torch thread(s)", spread.p50, "ms p50"))
+    torch.set_num_threads(default)
+    return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    lines = (ROOT / "evals" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-    questions = [json.loads(line)["question"] for line in lines if line]
-
-    start = time.perf_counter()
-    assistant = Assistant.load()
-    load_s = time.perf_counter() - start
-    assistant.ask(questions[0])  # warm-up
-    encode = median_ms(assistant.embedder.encode_query, questions, args.repeat)
-    results = {}
-    for mode in ("lexical", "dense", "hybrid"):
-        results[mode] = median_ms(
-            lambda q, m=mode: assistant.ask(q, mode=m), questions, args.repeat
-        )
-    print(
-        f"{len(questions)} questions x {args.repeat}, "
-        f"{len(assistant.retriever.index.passages)} passages; Assistant.load {load_s:.1f} s"
-    )
-    print(f"encode question alone   median {encode:7.2f} ms")
-    for mode, ms in results.items():
-        print(f"ask ({mode:7})          median {ms:7.2f} ms   ratio to encode {ms / encode:.2f}")
+def _engine_only(assistant, qs: list[str], repeat: int) -> Row:
+    """`ask` (hybrid) with every question's vector computed beforehand: what
+    the engine itself costs per question, without the model."""
+    embedder = assistant.embedder
+    vectors = {q: embedder.encode_query(q) for q in qs}
+    embedder.encode_query = vectors.__getitem__  # an instance attribute shadows the method
+    try:
+        spread = time_each(assistant.ask, qs, repeat)
+    finally:
+        del embedder.encode_query
+    return Row("1 latency", "ask hybrid without encoding p50", spread.p50, "ms", "vectors cached")
 
 
-if __name__ == "__main__":
-    main()
+def _rows(name: str, spread: Spread, detail: str) -> list[Row]:
+    return [
+        Row("1 latency", f"{name} p50", spread.p50, "ms", detail),
+        Row("1 latency", f"{name} p95", spread.p95, "ms", detail),
+    ]

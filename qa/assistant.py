@@ -55,7 +55,9 @@ class Assistant:
             index=Path(index) if index is not None else None,
         )
         loaded = load_corpus(settings.corpus)
-        embedder = Embedder.load(settings.model, settings.device, settings.batch_size)
+        embedder = Embedder.load(
+            settings.model, settings.device, settings.batch_size, settings.threads, settings.backend
+        )
         stored, report = ensure_index(
             loaded.documents, settings, embedder, rebuild=rebuild, progress=progress
         )

@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 _DEFAULT_ALIASES = (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+#: Model files each non-torch backend loads, inside the model folder.
+BACKEND_FILES = {
+    "openvino": "openvino/openvino_model.xml",
+    "openvino-int8": "openvino/openvino_model_qint8_quantized.xml",
+}
 
 
 @dataclass(frozen=True)
@@ -105,31 +110,53 @@ class Embedder:
     """Normalised embeddings for passages and questions, using the model's own
     query/document prompts when it defines them."""
 
-    def __init__(self, info: ModelInfo, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        info: ModelInfo,
+        device: str = "cpu",
+        batch_size: int = 32,
+        threads: int = 0,
+        backend: str = "torch",
+    ) -> None:
         try:
+            import torch
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
         except ImportError:
             raise ModelError("sentence-transformers is missing: pip install -e .") from None
         # A "Loading weights" bar on every start is noise in a CLI and a chat server.
         transformers_logging.disable_progress_bar()
+        if threads > 0:
+            # Process-wide in torch; 0 keeps its default of one thread per physical core.
+            torch.set_num_threads(threads)
         self.info = info
         self.batch_size = batch_size
+        self.backend = backend
         try:
             self.model = SentenceTransformer(
                 info.path,
                 device=device,
                 trust_remote_code=False,
                 local_files_only=True,
-                model_kwargs={"use_safetensors": True},
+                **_backend_arguments(info, backend),
             )
+        except ModelError:
+            raise
         except Exception as err:
             raise ModelError(f"cannot load model {info.name} from {info.path}: {err}") from err
         self.dimension = int(self.model.get_embedding_dimension())
 
     @classmethod
-    def load(cls, name: str, device: str = "cpu", batch_size: int = 32) -> Embedder:
-        return cls(resolve_model(name), device=device, batch_size=batch_size)
+    def load(
+        cls,
+        name: str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        threads: int = 0,
+        backend: str = "torch",
+    ) -> Embedder:
+        info = resolve_model(name)
+        return cls(info, device=device, batch_size=batch_size, threads=threads, backend=backend)
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
@@ -148,3 +175,24 @@ class Embedder:
             [text], normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
         )
         return np.ascontiguousarray(vector, dtype=np.float32)
+
+
+def _backend_arguments(info: ModelInfo, backend: str) -> dict[str, object]:
+    """SentenceTransformer arguments for `backend`. OpenVINO needs the model
+    exported beforehand (`python -m bench.backends --export`): exporting on
+    load would write into the model folder, which may be read-only."""
+    if backend == "torch":
+        return {"model_kwargs": {"use_safetensors": True}}
+    try:
+        import optimum.intel  # noqa: F401
+    except ImportError:
+        raise ModelError(
+            f"backend {backend!r} needs OpenVINO: pip install 'sentence-transformers[openvino]'"
+        ) from None
+    file_name = BACKEND_FILES[backend]
+    if not (Path(info.path) / file_name).is_file():
+        raise ModelError(
+            f"{info.path} has no {file_name}; export it with "
+            f"python -m bench.backends --export DIR, then set QA_MODEL=DIR"
+        )
+    return {"backend": "openvino", "model_kwargs": {"file_name": file_name}}

@@ -54,11 +54,18 @@ def build_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
             "name": embedder.info.name,
             "sha256": embedder.info.sha256,
             "dimension": embedder.dimension,
+            # Backends agree to about 0.99 cosine, not exactly: vectors are not mixed.
+            "backend": embedder.backend,
         },
         "chunking": {
             "passage_chars": settings.passage_chars,
             "passage_max_chars": settings.passage_max_chars,
             "passage_overlap": settings.passage_overlap,
+        },
+        "vectors": {
+            "index": settings.vector_index,
+            "flat_max_passages": settings.flat_max_passages,
+            "hnsw_m": settings.hnsw_m,
         },
         "analyzer": ANALYZER_VERSION,
         "bm25": {"k1": settings.bm25_k1, "b": settings.bm25_b, "method": "lucene"},
@@ -166,4 +173,6 @@ def _build(
     bm25 = bm25s.BM25(k1=settings.bm25_k1, b=settings.bm25_b, method="lucene")
     bm25.index([analyze(p.text) for p in passages], show_progress=False)
     manifest = Manifest(FORMAT_VERSION, build, records, len(passages), {})
-    return StoredIndex(manifest, passages, new_vector_index(vectors), bm25), len(todo)
+    kind = settings.vector_index_for(len(passages))
+    index = new_vector_index(vectors, kind, settings.hnsw_m)
+    return StoredIndex(manifest, passages, index, bm25), len(todo)

@@ -1,6 +1,7 @@
 """Dense, lexical and hybrid search over the stored index.
 
-Each hit carries its dense, lexical and fused scores; how well it answers
+Each hit carries its dense, lexical and fused scores (exact cosine and BM25,
+whatever FAISS index found the candidates); how well it answers
 (relevance, and so abstention) is judged per sentence in `qa.answer`.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import faiss
 import numpy as np
 
 from qa.chunking import Passage
@@ -50,6 +52,11 @@ class Retriever:
         self._indptr = np.asarray(scores["indptr"])
         self._vocab = index.bm25.vocab_dict
         self._n = len(index.passages)
+        # Search breadth is a query-time knob, not part of the saved index.
+        if isinstance(index.vectors, faiss.IndexHNSW):
+            index.vectors.hnsw.efSearch = max(settings.hnsw_ef_search, settings.candidates)
+        elif isinstance(index.vectors, faiss.IndexIVF):
+            index.vectors.nprobe = min(settings.ivf_nprobe, index.vectors.nlist)
 
     def idf(self, term: str) -> float:
         """BM25 (Lucene) idf; a term absent from the articles gets the highest
@@ -67,23 +74,30 @@ class Retriever:
         return Query(question, terms, weights, vector, key_terms(question), answer_type(question))
 
     def search(self, question: str, mode: Mode, limit: int) -> tuple[Query, list[Hit]]:
-        """The `limit` best passages for `question`, best first."""
+        """The `limit` best passages for `question`, best first.
+
+        The candidates are the `limit` nearest passages by the FAISS index and
+        the `limit` best by BM25; fusion ranks their union. When the collection
+        has no more than `limit` passages, that is every passage and the
+        ranking is exhaustive.
+        """
         query = self.analyze(question)
-        dense = self._dense_scores(query)
-        lexical = self._lexical_scores(query)
+        lexical_all = self._lexical_scores(query)
+        ids = self._candidates(query, lexical_all, mode, limit)
+        dense = self._dense_scores(query, ids)
+        lexical = lexical_all[ids]
         if mode == "dense":
             fused = dense
         elif mode == "lexical":
             fused = lexical
         else:
             fused = fuse(dense, lexical, self.settings.fusion, self.settings)
+        order = np.argsort(-fused, kind="stable")
         if mode == "lexical":
-            order = [i for i in np.argsort(-fused, kind="stable") if lexical[i] > 0]
-        else:
-            order = list(np.argsort(-fused, kind="stable"))
+            order = order[lexical[order] > 0]
         hits = [
             Hit(
-                passage=self.index.passages[i],
+                passage=self.index.passages[ids[i]],
                 rank=rank,
                 dense=float(dense[i]),
                 lexical=float(lexical[i]),
@@ -93,19 +107,32 @@ class Retriever:
         ]
         return query, hits
 
-    def _dense_scores(self, query: Query) -> np.ndarray:
-        """Cosine of the question with every passage, from the FAISS index.
+    def _candidates(self, query: Query, lexical: np.ndarray, mode: Mode, limit: int) -> np.ndarray:
+        """Passage ids worth fusing, in ascending order: all of them for a
+        collection of at most `limit` passages, else the union of the dense
+        and lexical top `limit` (only one side's in a single-side mode)."""
+        if self._n <= limit:
+            return np.arange(self._n)
+        parts = []
+        if mode != "lexical":
+            _, found = self.index.vectors.search(query.vector[None, :], limit)
+            parts.append(found[0][found[0] >= 0])
+        if mode != "dense":
+            top = np.argpartition(-lexical, limit)[:limit]
+            parts.append(top[lexical[top] > 0])
+        return np.unique(np.concatenate(parts))
 
-        All passages are scored so that fusion and relevance see every one;
-        at the size of a news collection an exact search is a few ms.
-        """
-        scores = np.full(self._n, -1.0, dtype=np.float32)
-        found, ids = self.index.vectors.search(query.vector[None, :], self._n)
-        valid = ids[0] >= 0
-        scores[ids[0][valid]] = found[0][valid]
-        return scores
+    def _dense_scores(self, query: Query, ids: np.ndarray) -> np.ndarray:
+        """Exact cosine of the question with the passages `ids`: an IVF or
+        HNSW index finds the candidates, but their scores (and those of candidates
+        only BM25 found) come from the stored vectors themselves."""
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        vectors = self.index.vectors.reconstruct_batch(ids.astype(np.int64))
+        return (vectors @ query.vector).astype(np.float32)
 
     def _lexical_scores(self, query: Query) -> np.ndarray:
+        """BM25 score of every passage (a sparse sum over the question's terms)."""
         ids = self.index.bm25.get_tokens_ids(list(query.terms))
         if not ids:
             return np.zeros(self._n, dtype=np.float32)

@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 Mode = Literal["dense", "lexical", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
+VectorIndex = Literal["auto", "flat", "ivf", "hnsw"]
+Backend = Literal["torch", "openvino", "openvino-int8"]
 MODES: tuple[str, ...] = get_args(Mode)
 FUSIONS: tuple[str, ...] = get_args(Fusion)
+VECTOR_INDEXES: tuple[str, ...] = get_args(VectorIndex)
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,30 @@ class Settings:
     #: sentence-transformers model: the packaged default, a local folder or a hub id.
     model: str = "all-MiniLM-L6-v2"
     device: str = "cpu"
+    #: Encoder runtime. `openvino` / `openvino-int8` need the optional extra and
+    #: a model folder exported by `python -m bench.backends --export DIR`.
+    backend: Backend = "torch"
     batch_size: int = 32
+    #: torch CPU threads for encoding; 0 keeps torch's default (one per physical core).
+    threads: int = 0
     #: Passage windows: whole sentences up to `passage_chars`, sharing
     #: `passage_overlap` sentences; a longer sentence is cut at `passage_max_chars`.
     passage_chars: int = 800
     passage_max_chars: int = 1000
     passage_overlap: int = 1
+    #: FAISS index type. `auto` is exact search (`flat`) up to `flat_max_passages`
+    #: and IVF above, where an exact scan costs more than encoding the question;
+    #: IVF rather than HNSW because every update rebuilds the index and HNSW
+    #: builds far slower (measurements in the README's performance section).
+    vector_index: VectorIndex = "auto"
+    flat_max_passages: int = 20_000
+    #: IVF lists searched per question (of about sqrt(passages)): higher is
+    #: slower and closer to exact.
+    ivf_nprobe: int = 32
+    #: HNSW neighbours per node (memory and build time grow with it).
+    hnsw_m: int = 32
+    #: HNSW search breadth: higher is slower and closer to exact.
+    hnsw_ef_search: int = 128
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     mode: Mode = "hybrid"
@@ -51,11 +73,35 @@ class Settings:
     max_question_chars: int = 3000
 
     def __post_init__(self) -> None:
+        for name in ("corpus", "index"):  # accept "folder" as well as Path("folder")
+            if not isinstance(getattr(self, name), Path):
+                object.__setattr__(self, name, Path(getattr(self, name)))
         if self.mode not in MODES:
             raise InputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.fusion not in FUSIONS:
             raise InputError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
-        for name in ("k", "candidates", "excerpt_chars", "passage_chars", "passage_max_chars"):
+        if self.vector_index not in VECTOR_INDEXES:
+            raise InputError(
+                f"unknown vector_index {self.vector_index!r}; "
+                f"choose one of {', '.join(VECTOR_INDEXES)}"
+            )
+        if self.backend not in BACKENDS:
+            raise InputError(
+                f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
+        if self.threads < 0:
+            raise InputError(f"threads must be 0 (torch default) or more, got {self.threads}")
+        for name in (
+            "k",
+            "candidates",
+            "excerpt_chars",
+            "passage_chars",
+            "passage_max_chars",
+            "flat_max_passages",
+            "ivf_nprobe",
+            "hnsw_m",
+            "hnsw_ef_search",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.passage_overlap < 0:
@@ -72,10 +118,13 @@ class Settings:
             if raw is not None and raw.strip():
                 values[f.name] = _convert(f.name, f.default, raw.strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("corpus", "index"):
-            if name in values:
-                values[name] = Path(values[name])
         return cls(**values)
+
+    def vector_index_for(self, passages: int) -> str:
+        """The FAISS index type for a collection of `passages` (`auto` resolved)."""
+        if self.vector_index != "auto":
+            return self.vector_index
+        return "flat" if passages <= self.flat_max_passages else "ivf"
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (`None` values ignored)."""

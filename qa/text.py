@@ -43,7 +43,10 @@ _WORD_BEFORE = re.compile(r"(\w+)\.+$")
 
 
 def _is_abbreviation(text_before: str) -> bool:
-    match = _WORD_BEFORE.search(text_before)
+    # Only the tail can hold the word: searching the whole line prefix made
+    # splitting quadratic in the paragraph length. A word cut by the window is
+    # 30+ letters, which no abbreviation or initial is.
+    match = _WORD_BEFORE.search(text_before[-32:])
     if match is None:
         return False
     word = match.group(1)

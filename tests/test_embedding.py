@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from qa.embedding import DEFAULT_MODEL_SHA256, Embedder, resolve_model, weights_sha256
-from qa.errors import ModelError
+from qa.errors import InputError, ModelError
+from qa.settings import Settings
 
 
 def test_default_model_is_packaged_and_verified():
@@ -47,3 +48,16 @@ def test_other_model_by_local_path(tmp_path):
     info = resolve_model(str(tmp_path / "copy"))
     assert info.sha256 == DEFAULT_MODEL_SHA256
     assert Embedder(info).dimension == 384
+
+
+def test_openvino_backend_without_an_export_is_a_clear_error():
+    # Without the extra installed: the install hint; with it: the export hint.
+    # The packaged model folder never holds an OpenVINO export.
+    info = resolve_model("all-MiniLM-L6-v2")
+    with pytest.raises(ModelError, match=r"OpenVINO|bench\.backends --export"):
+        Embedder(info, backend="openvino-int8")
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(InputError, match="unknown backend"):
+        Settings(backend="onnx")

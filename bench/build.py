@@ -1,0 +1,112 @@
+"""2. Index build: passages per second for a full build, and the cost of a
+rebuild after one article changed (only its changed passages are embedded).
+
+The model is loaded once beforehand: these figures are chunking, embedding,
+BM25 and saving, not start-up (that is section 3).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import SEEDS, Row, seed_sentences, synthetic_articles, write_corpus
+
+
+def run(embedder, repeat: int, synthetic_passages: int) -> list[Row]:
+    from qa.settings import Settings
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        seeds = Settings(corpus=SEEDS, index=Path(tmp) / "seeds-index")
+        rows += _full_build("seeds", seeds, embedder, repeat)
+        # The seeds hold ~5.4 passages per article; synthetic articles of 30
+        # sentences give ~6 passages of the default 800 characters each.
+        articles = synthetic_articles(max(1, synthetic_passages // 6), 30)
+        corpus = write_corpus(Path(tmp) / "synthetic", articles)
+        synthetic = Settings(corpus=corpus, index=Path(tmp) / "synthetic-index")
+        rows += _full_build("synthetic", synthetic, embedder, max(1, repeat // 2))
+        rows += _one_changed(synthetic, embedder, repeat)
+    rows += _batching(embedder, min(repeat, 3))
+    return rows
+
+
+def _batching(embedder, repeat: int) -> list[Row]:
+    """Texts of mixed lengths (the seeds' sentences, 20 to 600 characters)
+    encoded one batch at a time in their own order, against one call that
+    sentence-transformers sorts by length first, so each batch pads little."""
+    texts = seed_sentences()
+    rows = []
+    for batch in (8, 32, 128):
+        unsorted, ordered = [], []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for i in range(0, len(texts), batch):
+                embedder.model.encode_document(texts[i : i + batch], batch_size=batch)
+            unsorted.append(len(texts) / (time.perf_counter() - start))
+            start = time.perf_counter()
+            embedder.model.encode_document(texts, batch_size=batch)
+            ordered.append(len(texts) / (time.perf_counter() - start))
+        detail = f"{len(texts)} sentences, median of {repeat}"
+        rows += [
+            Row(
+                "2 build",
+                f"encode batch {batch}, text order",
+                statistics.median(unsorted),
+                "texts/s",
+                detail,
+            ),
+            Row(
+                "2 build",
+                f"encode batch {batch}, sorted by length",
+                statistics.median(ordered),
+                "texts/s",
+                detail,
+            ),
+        ]
+    return rows
+
+
+def _full_build(label: str, settings, embedder, repeat: int) -> list[Row]:
+    from qa.corpus import load_corpus
+    from qa.indexing import ensure_index
+
+    docs = load_corpus(settings.corpus).documents
+    rates, seconds, passages = [], [], 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        _, report = ensure_index(docs, settings, embedder, rebuild=True)
+        elapsed = time.perf_counter() - start
+        passages = report.passages
+        seconds.append(elapsed)
+        rates.append(passages / elapsed)
+    detail = f"{len(docs)} articles, {passages} passages, median of {repeat}"
+    return [
+        Row("2 build", f"full build {label}", statistics.median(rates), "passages/s", detail),
+        Row("2 build", f"full build {label} time", statistics.median(seconds), "s", detail),
+    ]
+
+
+def _one_changed(settings, embedder, repeat: int) -> list[Row]:
+    from qa.corpus import load_corpus
+    from qa.indexing import ensure_index
+
+    target = sorted(settings.corpus.iterdir())[0]
+    original = target.read_text(encoding="utf-8")
+    seconds, embedded, total = [], [], 0
+    for n in range(repeat):
+        target.write_text(original + f"\nUne phrase ajoutée, version {n}.\n", encoding="utf-8")
+        docs = load_corpus(settings.corpus).documents
+        start = time.perf_counter()
+        _, report = ensure_index(docs, settings, embedder)
+        seconds.append(time.perf_counter() - start)
+        embedded.append(report.embedded)
+        total = report.passages
+    detail = (
+        f"{statistics.median(embedded):.0f} of {total} passages re-embedded, median of {repeat}"
+    )
+    return [
+        Row("2 build", "rebuild after one article changed", statistics.median(seconds), "s", detail)
+    ]

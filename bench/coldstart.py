@@ -1,0 +1,125 @@
+"""3. Cold start and 5. memory, each in a new process with the index on disk.
+
+The parent times the whole run (interpreter start to first answer); the
+child times its phases and reports its peak resident memory, first after
+the first answer, then after the whole question set in every mode.
+
+    python -m bench.coldstart --child   (what the parent runs)
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import ROOT, Row
+
+PHASES = ("imports", "model load", "index load", "first query")
+
+
+def run(index: Path, repeat: int) -> list[Row]:
+    """`repeat` new processes on the seeds with the index at `index` (built if absent)."""
+    results = []
+    for _ in range(repeat):
+        start = time.time()  # wall clock: the child reports its answer time on the same clock
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.coldstart", "--child", str(index)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        child = json.loads(out.stdout.strip().splitlines()[-1])
+        if child.pop("index status") != "fresh":
+            raise RuntimeError(f"cold start expects an index on disk in {index}")
+        child["new process to first answer"] = child.pop("answered at") - start
+        results.append(child)
+    median = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    detail = f"median of {repeat} new processes"
+    rows = [Row("3 cold start", name, median[name], "s", detail) for name in PHASES]
+    rows.append(
+        Row(
+            "3 cold start",
+            "new process to first answer",
+            median["new process to first answer"],
+            "s",
+            detail,
+        )
+    )
+    rows.append(Row("5 memory", "peak RSS after first answer", median["rss first"], "MiB", detail))
+    rows.append(
+        Row("5 memory", "peak RSS after 90 questions x 3 modes", median["rss all"], "MiB", detail)
+    )
+    return rows
+
+
+def _peak_mib() -> float:
+    """Peak resident memory of this process image. `VmHWM` rather than
+    `ru_maxrss`: Linux carries ru_maxrss across fork and exec, so a child
+    would report the benchmark parent's peak when that one is larger."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def child(index: str) -> None:
+    t0 = time.perf_counter()
+    import bm25s  # noqa: F401
+    import faiss  # noqa: F401
+    import sentence_transformers  # noqa: F401
+    import torch  # noqa: F401
+
+    from qa import Assistant, Settings
+    from qa.corpus import load_corpus
+    from qa.embedding import Embedder
+    from qa.indexing import ensure_index
+    from qa.retrieval import Retriever
+
+    t1 = time.perf_counter()
+    settings = Settings(index=Path(index))
+    embedder = Embedder.load(
+        settings.model, settings.device, settings.batch_size, settings.threads, settings.backend
+    )
+    t2 = time.perf_counter()
+    corpus = load_corpus(settings.corpus)
+    stored, report = ensure_index(corpus.documents, settings, embedder)
+    assistant = Assistant(settings, corpus, embedder, Retriever(stored, embedder, settings), report)
+    t3 = time.perf_counter()
+    answer = assistant.ask("Quelle est la surface du nouveau bâtiment de Microsoft à Toulouse ?")
+    t4 = time.perf_counter()
+    answered_at = time.time()
+    assert answer.excerpts, "the cold-start question must be answered"
+    rss_first = _peak_mib()
+    from bench.common import questions
+
+    for mode in ("lexical", "dense", "hybrid"):
+        for question in questions():
+            assistant.ask(question, mode=mode)
+    print(
+        json.dumps(
+            {
+                "imports": t1 - t0,
+                "model load": t2 - t1,
+                "index load": t3 - t2,
+                "first query": t4 - t3,
+                "index status": report.status,
+                "rss first": rss_first,
+                "rss all": _peak_mib(),
+                "answered at": answered_at,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2])

@@ -1,0 +1,53 @@
+"""The benchmark harness runs and reports every figure it promises.
+
+Smoke tests at tiny sizes: they check names, units and sanity of the
+figures (a recall is a share, a count is a count), never a time.
+"""
+
+import json
+
+import pytest
+
+from bench.run import main
+
+
+def _rows(path):
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    assert payload["command"].startswith("python -m bench")
+    assert payload["machine"]["cpus"] >= 1
+    return {(r["section"], r["name"], r["detail"]): r for r in payload["rows"]}
+
+
+def test_scale_section_compares_exact_ivf_and_hnsw(tmp_path, capsys):
+    out = tmp_path / "scale.json"
+    sizes = ["--sizes", "3000", "--bm25-passages", "2000", "--nprobe", "4,64", "--ef", "32"]
+    main(["--sections", "4", *sizes, "--repeat", "1", "--json", str(out)])
+    rows = _rows(out)
+    names = {name for _, name, _ in rows}
+    for kind in ("flat", "ivf", "hnsw"):
+        assert f"faiss {kind} 3k random p50" in names
+        assert f"faiss {kind} 3k random memory" in names
+    recall = {
+        d: r["value"] for (_, n, d), r in rows.items() if n == "faiss ivf 3k random recall@10"
+    }
+    assert set(recall) == {"nprobe=4", "nprobe=64"}
+    assert 0 <= recall["nprobe=4"] <= recall["nprobe=64"] <= 1
+    # 55 lists (about sqrt(3000)), all probed: the IVF scan is exhaustive.
+    assert recall["nprobe=64"] == pytest.approx(1.0)
+    assert "faiss ivf 3k structured recall@10" in names
+    assert "bm25 2k query p50" in names
+    assert "retrieval 2k hybrid, ivf p50" in names
+    assert all(r["value"] >= 0 for r in rows.values())
+    assert "| 4 scale | faiss flat 3k random p50 |" in capsys.readouterr().out
+
+
+def test_cold_start_and_memory_run_in_new_processes(tmp_path):
+    out = tmp_path / "cold.json"
+    index = ["--index", str(tmp_path / "index")]
+    main(["--sections", "3,5", "--cold-repeat", "1", *index, "--json", str(out)])
+    rows = {name: r for (_, name, _), r in _rows(out).items()}
+    phases = ["imports", "model load", "index load", "first query"]
+    assert all(rows[p]["unit"] == "s" and rows[p]["value"] > 0 for p in phases)
+    assert rows["new process to first answer"]["value"] >= sum(rows[p]["value"] for p in phases)
+    first = rows["peak RSS after first answer"]["value"]
+    assert 100 < first <= rows["peak RSS after 90 questions x 3 modes"]["value"]

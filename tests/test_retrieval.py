@@ -1,0 +1,119 @@
+"""Candidate pools, the FAISS index switch and its setting."""
+
+import faiss
+import numpy as np
+import pytest
+
+from qa import Assistant, Settings
+from qa.errors import InputError
+from qa.retrieval import Retriever
+from qa.store import new_vector_index, vector_index_kind
+
+QUESTIONS = [
+    "Quelle est la surface du nouveau bâtiment de Microsoft à Toulouse ?",
+    "Qui a lancé la French Tech ?",
+    "Combien de start-up ont été accompagnées ?",
+]
+
+
+def test_auto_switches_to_ivf_above_the_threshold():
+    settings = Settings()
+    assert settings.vector_index_for(settings.flat_max_passages) == "flat"
+    assert settings.vector_index_for(settings.flat_max_passages + 1) == "ivf"
+    assert Settings(vector_index="flat").vector_index_for(10**9) == "flat"
+    assert Settings(vector_index="hnsw").vector_index_for(1) == "hnsw"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"vector_index": "ivfpq"}, "unknown vector_index"),
+        ({"ivf_nprobe": 0}, "ivf_nprobe"),
+        ({"threads": -1}, "threads"),
+        ({"hnsw_ef_search": 0}, "hnsw_ef_search"),
+        ({"flat_max_passages": 0}, "flat_max_passages"),
+    ],
+)
+def test_bad_index_settings_are_refused(change, message):
+    with pytest.raises(InputError, match=message):
+        Settings(**change)
+
+
+@pytest.mark.parametrize(("setting", "kind"), [("auto", "ivf"), ("hnsw", "hnsw")])
+def test_approximate_index_finds_what_the_flat_one_finds(assistant, seeds, tmp_path, setting, kind):
+    settings = Settings(
+        corpus=seeds, index=tmp_path / "index", vector_index=setting, flat_max_passages=10
+    )
+    approximate = Assistant.load(settings)
+    vectors = approximate.retriever.index.vectors
+    assert vector_index_kind(vectors) == kind
+    if kind == "hnsw":
+        assert vectors.hnsw.efSearch >= settings.candidates
+    else:
+        assert vectors.nlist == 5  # about sqrt(27 passages)
+        assert vectors.nprobe == 5  # ivf_nprobe, capped at the number of lists
+    for question in QUESTIONS:
+        got, want = approximate.ask(question), assistant.ask(question)
+        assert [e.text for e in got.excerpts] == [e.text for e in want.excerpts]
+    reloaded = Assistant.load(settings)
+    assert reloaded.report.status == "fresh"
+    assert vector_index_kind(reloaded.retriever.index.vectors) == kind
+
+    # Back to exact search: the index is stale, but no passage is re-embedded.
+    flat = Assistant.load(settings.with_(vector_index="flat"))
+    assert flat.report.status == "updated"
+    assert "vectors" in flat.report.reason
+    assert flat.report.embedded == 0
+    assert vector_index_kind(flat.retriever.index.vectors) == "flat"
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical"])
+def test_a_small_candidate_pool_keeps_the_top_of_the_exhaustive_ranking(assistant, mode):
+    retriever = assistant.retriever
+    assert len(retriever.index.passages) > 5
+    for question in QUESTIONS:
+        _, pooled = retriever.search(question, mode, 5)
+        _, full = retriever.search(question, mode, len(retriever.index.passages))
+        assert [h.passage for h in pooled] == [h.passage for h in full[:5]]
+
+
+def test_pooled_hybrid_hits_carry_exact_scores(assistant):
+    retriever = assistant.retriever
+    n = len(retriever.index.passages)
+    for question in QUESTIONS:
+        _, pooled = retriever.search(question, "hybrid", 5)
+        _, full = retriever.search(question, "hybrid", n)
+        exact = {h.passage: (h.dense, h.lexical) for h in full}
+        assert len(pooled) == 5
+        for hit in pooled:
+            assert hit.dense == pytest.approx(exact[hit.passage][0], abs=1e-5)
+            assert hit.lexical == pytest.approx(exact[hit.passage][1], abs=1e-5)
+        assert pooled[0].passage == full[0].passage
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_recall_on_clustered_vectors(kind):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 64))
+    vectors = centres[rng.integers(0, 50, 5000)] + 0.3 * rng.normal(size=(5000, 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    queries = vectors[:100] + 0.05 * rng.normal(size=(100, 64)).astype(np.float32)
+    exact = new_vector_index(vectors, "flat")
+    approx = new_vector_index(vectors, kind, hnsw_m=16)
+    if kind == "hnsw":
+        approx.hnsw.efSearch = 64
+    else:
+        assert approx.nlist == 71  # about sqrt(5000)
+        approx.nprobe = 8
+    _, want = exact.search(queries, 10)
+    _, got = approx.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want, strict=True)])
+    assert recall > 0.9
+    assert isinstance(approx, faiss.IndexHNSWFlat if kind == "hnsw" else faiss.IndexIVFFlat)
+    assert np.array_equal(approx.reconstruct_batch(np.arange(10)), vectors[:10])
+
+
+def test_retriever_on_an_empty_pool_returns_no_hits(assistant):
+    retriever: Retriever = assistant.retriever
+    _, hits = retriever.search("zzzz qqqq", "lexical", 5)
+    assert hits == []
