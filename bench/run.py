@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--index", type=Path, default=BENCH_INDEX, help="index of the seeds for 1, 3 and 5"
     )
     args = parser.parse_args(argv)
+    args.sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    if not args.sections or not args.sections <= set("12345"):
+        parser.error(
+            f"--sections takes numbers from 1 to 5, got {','.join(sorted(args.sections))!r}"
+        )
     if args.quick:
         args.repeat = args.build_repeat = args.cold_repeat = 1
         args.synthetic_passages, args.sizes, args.bm25_passages = 120, "20000", 5000
@@ -57,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    sections = args.sections
     rows: list[Row] = []
     started = time.perf_counter()
     assistant = None

@@ -51,3 +51,27 @@ def test_cold_start_and_memory_run_in_new_processes(tmp_path):
     assert rows["new process to first answer"]["value"] >= sum(rows[p]["value"] for p in phases)
     first = rows["peak RSS after first answer"]["value"]
     assert 100 < first <= rows["peak RSS after 90 questions x 3 modes"]["value"]
+
+
+def test_latency_and_build_sections_report_ratios_and_reuse(tmp_path):
+    out = tmp_path / "fast.json"
+    args = ["--sections", "1,2", "--repeat", "1", "--build-repeat", "1"]
+    args += ["--synthetic-passages", "60", "--index", str(tmp_path / "index")]
+    main([*args, "--json", str(out)])
+    rows = {name: r for (_, name, _), r in _rows(out).items()}
+    encode = rows["encode question p50"]["value"]
+    for mode in ("lexical", "dense", "hybrid"):
+        ratio = rows[f"ask {mode} / encode (p50)"]["value"]
+        assert ratio == pytest.approx(rows[f"ask {mode} p50"]["value"] / encode)
+    assert rows["ask hybrid without encoding p50"]["value"] > 0
+    assert rows["full build seeds"]["detail"].startswith("5 articles, 27 passages")
+    rebuild = rows["rebuild after one article changed"]["detail"]
+    assert rebuild.startswith("1 of "), "only the changed passage is re-embedded"
+    assert rows["encode batch 32, sorted by length"]["unit"] == "texts/s"
+
+
+def test_unknown_section_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--sections", "1,9"])
+    assert exit_info.value.code == 2
+    assert "--sections takes numbers from 1 to 5" in capsys.readouterr().err
