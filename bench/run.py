@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(format_table(rows))
     payload = {
-        "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(),
         "seconds": round(time.perf_counter() - started, 1),
         "rows": [asdict(r) for r in rows],
