@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import SEEDS, questions, seed_sentences, time_each  # noqa: E402
+from bench.build import full_build  # noqa: E402
+from bench.common import QUESTIONS, questions, seed_sentences, time_each  # noqa: E402
 
 BACKENDS = ("torch", "openvino", "openvino-int8")
 
@@ -71,13 +70,10 @@ def export(folder: Path, model: str = "all-MiniLM-L6-v2") -> Path:
 def trial(folder: Path, repeat: int) -> list[dict[str, object]]:
     """Speed and `qa eval` quality of each backend on the same exported folder."""
     from qa import Assistant, Settings
-    from qa.corpus import load_corpus
     from qa.evaluation import evaluate, load_questions
-    from qa.indexing import ensure_index
 
     qs = questions()
-    gold = load_questions(ROOT / "evals" / "questions.jsonl")
-    docs = load_corpus(SEEDS).documents
+    gold = load_questions(QUESTIONS)
     results = []
     with tempfile.TemporaryDirectory(prefix="qa-backends-") as tmp:
         for backend in BACKENDS:
@@ -85,18 +81,14 @@ def trial(folder: Path, repeat: int) -> list[dict[str, object]]:
             assistant = Assistant.load(settings)
             encode = time_each(assistant.embedder.encode_query, qs, repeat)
             ask = time_each(lambda q, a=assistant: a.ask(q), qs, repeat)
-            builds = []
-            for _ in range(3):
-                start = time.perf_counter()
-                _, report = ensure_index(docs, settings, assistant.embedder, rebuild=True)
-                builds.append(report.passages / (time.perf_counter() - start))
+            build = full_build("seeds", settings, assistant.embedder, 3)[0]
             metrics = evaluate(assistant, gold, modes=["hybrid"]).modes[0].metrics
             row = {
                 "backend": backend,
                 "encode_p50_ms": encode.p50,
                 "encode_p95_ms": encode.p95,
                 "ask_hybrid_p50_ms": ask.p50,
-                "build_passages_per_s": statistics.median(builds),
+                "build_passages_per_s": build.value,
             }
             row.update({k: v for k, v in metrics.items() if not k.startswith("p")})
             results.append(row)

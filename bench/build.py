@@ -21,13 +21,13 @@ def run(embedder, repeat: int, synthetic_passages: int) -> list[Row]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         seeds = Settings(corpus=SEEDS, index=Path(tmp) / "seeds-index")
-        rows += _full_build("seeds", seeds, embedder, repeat)
+        rows += full_build("seeds", seeds, embedder, repeat)
         # The seeds hold ~5.4 passages per article; synthetic articles of 30
         # sentences give ~6 passages of the default 800 characters each.
         articles = synthetic_articles(max(1, synthetic_passages // 6), 30)
         corpus = write_corpus(Path(tmp) / "synthetic", articles)
         synthetic = Settings(corpus=corpus, index=Path(tmp) / "synthetic-index")
-        rows += _full_build("synthetic", synthetic, embedder, max(1, repeat // 2))
+        rows += full_build("synthetic", synthetic, embedder, max(1, repeat // 2))
         rows += _one_changed(synthetic, embedder, repeat)
     rows += _batching(embedder, min(repeat, 3))
     return rows
@@ -69,7 +69,7 @@ def _batching(embedder, repeat: int) -> list[Row]:
     return rows
 
 
-def _full_build(label: str, settings, embedder, repeat: int) -> list[Row]:
+def full_build(label: str, settings, embedder, repeat: int) -> list[Row]:
     from qa.corpus import load_corpus
     from qa.indexing import ensure_index
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import time
@@ -56,8 +55,9 @@ def time_each(fn: Callable[[Any], Any], items: Iterable[Any], repeat: int) -> Sp
 
 def questions() -> list[str]:
     """The evaluation questions: real French and English questions of various lengths."""
-    lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["question"] for line in lines if line.strip()]
+    from qa.evaluation import load_questions
+
+    return [q.question for q in load_questions(QUESTIONS)]
 
 
 def seed_sentences() -> list[str]:

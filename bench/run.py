@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     sections = args.sections
     rows: list[Row] = []
     started = time.perf_counter()
+    from qa import Assistant, Settings
+
     assistant = None
     if sections & {"1", "2", "3", "5"}:
-        from qa import Assistant, Settings
-
         # The cold-start children load this index, so it is built with their settings.
         assistant = Assistant.load(Settings(index=args.index))
     if "1" in sections:
@@ -90,8 +90,6 @@ def main(argv: list[str] | None = None) -> None:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         nprobes = [int(e) for e in args.nprobe.split(",") if e.strip()]
         efs = [int(e) for e in args.ef.split(",") if e.strip()]
-        from qa import Settings
-
         found = scale.faiss_rows(sizes, nprobes, efs, args.hnsw_max, Settings().hnsw_m)
         rows += _report(found)
         rows += _report(scale.lexical_rows(args.bm25_passages, args.repeat))
