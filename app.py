@@ -73,7 +73,7 @@ def _render_excerpt(
     body = _marked(excerpt.text, [(h.start, h.end) for h in excerpt.highlights])
     where = (
         f"<small>{_escape(c.file.rsplit('/', 1)[-1])} · caractères {c.start}–{c.end} · "
-        f"passage {c.passage + 1} · pertinence {excerpt.scores.relevance:.2f}</small>"
+        f"passage {c.passage + 1} · confiance {excerpt.scores.confidence:.2f}</small>"
     )
     title = f"**[{number}] {_escape(c.title)}**"
     text = f"{title}  \n{where}\n\n{'> ' if closest else ''}{body}"

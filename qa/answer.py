@@ -3,28 +3,42 @@ sentences that answer, or an abstention. No text is generated: every excerpt
 is a slice of `Document.text`, every highlight a slice of its excerpt.
 
 Excerpts are built around sentences, not passages: every sentence of the
-retrieved passages is scored by how much of the question it (and, at half
-weight, its context) contains, mixed with its passage's retrieval score. The
-best sentence becomes the first excerpt with its neighbours around it, the
-next best sentence not yet shown the second, and so on. A long article can so
-give two excerpts, and the answering sentence is never cut out by trimming.
+retrieved passages gets its signals (its own and its passage's cosine with
+the question, the question terms it and its context hold, whether it holds
+the kind of answer asked for...) and the fitted model of `qa.decide` turns
+them into the probability that it answers. The most probable sentence
+becomes the first excerpt with its neighbours around it, the next one not
+yet shown the second, and so on; when none reaches the model's threshold the
+assistant abstains. A long article can so give two excerpts, and the
+answering sentence is never cut out by trimming.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from qa.annotate import DocumentNotes, SentenceNote
 from qa.corpus import Document
+from qa.decide import Answerability, Signals, feature_matrix, load_model
+from qa.errors import IndexCorruptedError
 from qa.retrieval import Hit, Query
-from qa.text import ANSWER_KINDS, Span, analyze, has_answer_type, split_sentences
-
-#: A second sentence is highlighted too when it scores this close to the best one.
-SECOND_HIGHLIGHT = 0.8
+from qa.text import (
+    ANSWER_KINDS,
+    ENTITY_ANSWERS,
+    Span,
+    analyze,
+    counts_term,
+    fold,
+    has_answer_type,
+    is_english,
+    split_sentences,
+    typed_spans,
+)
 
 
 @dataclass(frozen=True)
@@ -43,10 +57,13 @@ class Citation:
 
 @dataclass(frozen=True)
 class Scores:
+    """Retrieval scores of the excerpt's best passage, and the probability
+    (`qa.decide`) that its answering sentence answers the question."""
+
     dense: float
     lexical: float
     fused: float
-    relevance: float
+    confidence: float
 
 
 @dataclass(frozen=True)
@@ -75,8 +92,8 @@ class Answer:
     closest: tuple[Excerpt, ...] = field(default_factory=tuple)
 
     @property
-    def best_relevance(self) -> float:
-        return max((e.scores.relevance for e in self.excerpts + self.closest), default=0.0)
+    def best_confidence(self) -> float:
+        return max((e.scores.confidence for e in self.excerpts + self.closest), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: plain dicts and lists, plus each excerpt's highlighted strings."""
@@ -102,43 +119,35 @@ class _Layout:
     context: tuple[frozenset[str], ...]
     heading: tuple[bool, ...]
     vocabulary: frozenset[str]
-    #: Per sentence, the answer kinds it holds ("number", "date", "person").
+    #: Per sentence, the answer kinds its patterns hold ("number", "date", ...).
     kinds: tuple[frozenset[str], ...]
 
 
+@dataclass(frozen=True)
+class SentenceIndex:
+    """What the index stored about one document's sentences: spaCy's
+    entities and one embedding per sentence (rows match `_Layout.sentences`)."""
+
+    notes: DocumentNotes
+    vectors: np.ndarray
+
+
 @dataclass
-class _Sentence:
-    """A sentence of a retrieved passage, with what ranks it."""
+class Candidate:
+    """A sentence of a retrieved passage, with what the decision reads."""
 
     doc_id: str
     index: int
-    score: float
+    hits: list[Hit]
     retrieval: float
     dense: float
-    hits: list[Hit]
-    #: Set once ranking is done (see `_relevance`).
-    relevance: float = 0.0
-
-    @property
-    def rank(self) -> float:
-        return RETRIEVAL_WEIGHT * self.retrieval + (1 - RETRIEVAL_WEIGHT) * self.score
+    signals: Signals | None = None
+    #: Probability that it answers (`qa.decide`), set once all are scored.
+    confidence: float = 0.0
 
 
-SentenceScorer = Callable[[Query, list[str]], np.ndarray]
-
-#: Share of the passage's retrieval score in a sentence's rank; the rest is
-#: the sentence's own term score. A passage score is shared by all its
-#: sentences, so it mostly decides between articles.
-RETRIEVAL_WEIGHT = 0.2
-#: Weight of a question term found only around a sentence (neighbours,
-#: heading, title) rather than in it.
-CONTEXT_WEIGHT = 0.5
-#: Factor on the relevance of an excerpt whose article never mentions a name
-#: or number of the question ("à Lyon", "en 1995", "Google").
-MISSING_KEY_FACTOR = 0.5
-#: Factor on the score of a sentence that lacks the kind of answer the
-#: question wants (no number for "Combien…", no date for "Quand…").
-MISSING_KIND_FACTOR = 0.7
+#: A second sentence is highlighted too when its confidence is this close to the best one's.
+SECOND_HIGHLIGHT = 0.8
 #: How many closest passages an abstention offers.
 CLOSEST = 3
 
@@ -147,117 +156,161 @@ def build_answer(
     query: Query,
     hits: list[Hit],
     docs: Mapping[str, Document],
+    sentences: Mapping[str, SentenceIndex],
     *,
     k: int,
     mode: str,
-    min_relevance: float,
+    min_confidence: float | None = None,
     excerpt_chars: int,
-    dense_scorer: SentenceScorer | None = None,
+    model: Answerability | None = None,
     warnings: tuple[str, ...] = (),
 ) -> Answer:
-    """Up to `k` excerpts whose relevance reaches `min_relevance`, best first;
-    otherwise an abstention that keeps the closest excerpts apart.
-
-    `dense_scorer(query, sentences)` picks the highlight when no sentence
-    shares a term with the question (a paraphrase found by the dense side).
-    """
-    ranked = _rank_sentences(query, hits, docs)
+    """Up to `k` excerpts whose confidence reaches the threshold (the fitted
+    model's, or `min_confidence`), best first; otherwise an abstention that
+    keeps the closest excerpts apart."""
+    model = model or load_model()
+    threshold = model.threshold if min_confidence is None else min_confidence
+    ranked = rank_candidates(query, hits, docs, sentences, model)
+    confidence = {(c.doc_id, c.index): c.confidence for c in ranked}
     used: dict[str, set[int]] = {}
     excerpts: list[Excerpt] = []
-    below: list[_Sentence] = []
-    for sentence in ranked:
-        if sentence.index in used.get(sentence.doc_id, ()):
-            continue
-        if sentence.relevance < min_relevance:
-            below.append(sentence)
-            continue
-        excerpts.append(_excerpt(sentence, query, docs, excerpt_chars, used, dense_scorer))
-        if len(excerpts) == k:
-            break
-    if excerpts:
+    if ranked and ranked[0].confidence >= threshold:
+        # The question is answered: the best k sentences are shown, each
+        # with its own (lower) confidence, so that a second article's part
+        # of the answer is not cut.
+        for candidate in ranked:
+            if candidate.index in used.get(candidate.doc_id, ()):
+                continue
+            excerpts.append(_excerpt(candidate, docs, excerpt_chars, used, confidence))
+            if len(excerpts) == k:
+                break
         return Answer(query.text, mode, tuple(excerpts), False, "", warnings)
     used = {}
     closest = []
-    for sentence in sorted(below, key=lambda s: -s.relevance):
-        if sentence.index not in used.get(sentence.doc_id, ()):
-            closest.append(_excerpt(sentence, query, docs, excerpt_chars, used, dense_scorer))
+    for candidate in ranked:
+        if candidate.index not in used.get(candidate.doc_id, ()):
+            closest.append(_excerpt(candidate, docs, excerpt_chars, used, confidence))
             if len(closest) == CLOSEST:
                 break
-    best = closest[0].scores.relevance if closest else 0.0
+    best = ranked[0].confidence if ranked else 0.0
     reason = (
         "The articles do not answer this question: the closest passage has "
-        f"relevance {best:.2f}, below the threshold {min_relevance:.2f}."
+        f"confidence {best:.2f}, below the threshold {threshold:.2f}."
     )
     return Answer(query.text, mode, (), True, reason, warnings, tuple(closest))
 
 
-def _relevance(query: Query, sentence: _Sentence, docs: Mapping[str, Document]) -> float:
-    """How well a sentence answers, on a 0..1 scale shared by all questions:
-    the mean of its passage's cosine (floored at 0) and its term score, halved
-    when its article never mentions a name or number of the question."""
-    relevance = 0.5 * max(sentence.dense, 0.0) + 0.5 * sentence.score
-    doc = docs[sentence.doc_id]
-    if query.keys - _layout(doc.text, doc.title).vocabulary:
-        relevance *= MISSING_KEY_FACTOR
-    return relevance
+def rank_candidates(
+    query: Query,
+    hits: list[Hit],
+    docs: Mapping[str, Document],
+    sentences: Mapping[str, SentenceIndex],
+    model: Answerability | None,
+) -> list[Candidate]:
+    """Every sentence inside a retrieved passage with its signals and (given
+    a model) its confidence, best first. A sentence in several passages takes
+    the best retrieval and dense scores among them."""
+    found = candidates(query, hits, docs, sentences)
+    if model is not None and found:
+        confidence, _ = model.score(feature_matrix([c.signals for c in found]))
+        for c, p in zip(found, confidence, strict=True):
+            c.confidence = float(p)
+    return sorted(found, key=lambda c: -c.confidence)
 
 
-def _rank_sentences(query: Query, hits: list[Hit], docs: Mapping[str, Document]) -> list[_Sentence]:
-    """Every sentence inside a retrieved passage, best first. A sentence in
-    several passages takes the best retrieval and dense scores among them."""
+def candidates(
+    query: Query,
+    hits: list[Hit],
+    docs: Mapping[str, Document],
+    sentences: Mapping[str, SentenceIndex],
+) -> list[Candidate]:
+    """The candidate sentences of `hits`, in passage order, with their signals."""
     if not hits:
         return []
     fused = np.array([h.fused for h in hits], dtype=np.float64)
     low, span = float(fused.min()), max(float(fused.max() - fused.min()), 1e-12)
-    found: dict[tuple[str, int], _Sentence] = {}
+    found: dict[tuple[str, int], Candidate] = {}
     for hit in hits:
         p = hit.passage
-        doc = docs[p.doc_id]
-        layout = _layout(doc.text, doc.title)
+        layout = _layout(docs[p.doc_id].text, docs[p.doc_id].title)
         retrieval = (hit.fused - low) / span
         for i, sentence in enumerate(layout.sentences):
             if sentence.start < p.start or sentence.end > p.end:
                 continue
             key = (p.doc_id, i)
             if key in found:
-                s = found[key]
-                s.retrieval = max(s.retrieval, retrieval)
-                s.dense = max(s.dense, hit.dense)
-                s.hits.append(hit)
+                c = found[key]
+                c.retrieval = max(c.retrieval, retrieval)
+                c.dense = max(c.dense, hit.dense)
+                c.hits.append(hit)
             else:
-                score = _sentence_score(query, layout, i)
-                found[key] = _Sentence(p.doc_id, i, score, retrieval, hit.dense, [hit])
-    for s in found.values():
-        s.relevance = _relevance(query, s, docs)
-    return sorted(found.values(), key=lambda s: -s.rank)
-
-
-def _sentence_score(query: Query, layout: _Layout, i: int) -> float:
-    """Idf-weighted share of the question's terms in sentence `i`; a term
-    only in its context counts `CONTEXT_WEIGHT`. Headings score half: they
-    give context but do not answer; a sentence without the kind of answer
-    the question wants scores `MISSING_KIND_FACTOR` of its share."""
+                found[key] = Candidate(p.doc_id, i, [hit], retrieval, hit.dense)
+    english = is_english(query.text)
+    asked = fold(query.text)
     total = sum(query.weights.values())
-    if total == 0:
-        return 0.0
-    own, around = layout.terms[i], layout.context[i]
-    found = sum(
-        w * (1.0 if t in own else CONTEXT_WEIGHT if t in around else 0.0)
-        for t, w in query.weights.items()
+    unknown = (
+        sum(w for t, w in query.weights.items() if t in query.unknown) / total if total else 0.0
     )
-    factor = 0.5 if layout.heading[i] else 1.0
-    if query.wants is not None and query.wants not in layout.kinds[i]:
-        factor *= MISSING_KIND_FACTOR
-    return found / total * factor
+    for c in found.values():
+        doc = docs[c.doc_id]
+        layout = _layout(doc.text, doc.title)
+        stored = sentences[c.doc_id]
+        if len(stored.notes.sentences) != len(layout.sentences):
+            raise IndexCorruptedError(
+                stored.notes.doc_id, "its stored sentences differ from the text's; rebuild"
+            )
+        own, around = layout.terms[c.index], layout.context[c.index]
+        coverage = sum(w for t, w in query.weights.items() if t in own) / total if total else 0.0
+        context = sum(w for t, w in query.weights.items() if t in around) / total if total else 0.0
+        note = stored.notes.sentences[c.index]
+        has, new = _holds_wanted(query.wants, doc.text, note, asked)
+        absent = [w for t, w in query.weights.items() if t not in own and t not in around]
+        keys = query.keys
+        c.signals = Signals(
+            sentence_cos=float(stored.vectors[c.index] @ query.vector),
+            passage_cos=c.dense,
+            retrieval=c.retrieval,
+            coverage=coverage,
+            context_coverage=context,
+            wants_kind=query.wants is not None,
+            has_wanted=has,
+            has_wanted_new=new,
+            missing_keys_article=len(keys - layout.vocabulary) / len(keys) if keys else 0.0,
+            missing_keys_corpus=len(keys & query.unknown) / len(keys) if keys else 0.0,
+            unknown_terms=unknown,
+            heading=layout.heading[c.index],
+            english=english,
+            asks_count=query.counted is not None,
+            counts_asked=query.counted is not None
+            and counts_term(doc.text[note.start : note.end], query.counted),
+            missing_top_term=max(absent, default=0.0) / total if total else 0.0,
+        )
+    return list(found.values())
+
+
+def _holds_wanted(
+    wants: str | None, text: str, sentence: SentenceNote, asked: str
+) -> tuple[bool, bool]:
+    """Whether the sentence holds the kind of answer asked for, and whether
+    it holds one the question does not already name ("Qui dirige Digital
+    Place ?" is not answered by a sentence whose only name is Digital Place)."""
+    if wants is None:
+        return False, False
+    found = [
+        text[e.start : e.end] for e in sentence.entities if e.kind in ENTITY_ANSWERS.get(wants, ())
+    ]
+    if wants not in ENTITY_ANSWERS or wants == "person":
+        found += typed_spans(text[sentence.start : sentence.end], wants)
+    new = [f for f in found if fold(f).strip() and fold(f).strip() not in asked]
+    return bool(found), bool(new)
 
 
 def _excerpt(
-    best: _Sentence,
-    query: Query,
+    best: Candidate,
     docs: Mapping[str, Document],
     max_chars: int,
     shown: dict[str, set[int]],
-    dense_scorer: SentenceScorer | None,
+    confidence: Mapping[tuple[str, int], float],
 ) -> Excerpt:
     """The excerpt around sentence `best`, grown by neighbours not yet shown
     up to `max_chars`; its sentences are added to `shown`."""
@@ -266,17 +319,6 @@ def _excerpt(
     layout = _layout(doc.text, doc.title)
     spans = layout.sentences
     center = best.index
-    if best.score <= 0 and dense_scorer is not None:
-        # No sentence shares a word with the question: let the dense side pick
-        # the sentence of the best passage closest in meaning.
-        p = best.hits[0].passage
-        inside = [
-            i
-            for i, s in enumerate(spans)
-            if s.start >= p.start and s.end <= p.end and i not in used
-        ] or [center]
-        similarity = dense_scorer(query, [doc.text[spans[i].start : spans[i].end] for i in inside])
-        center = inside[int(np.argmax(similarity))]
     first = last = center
     if spans[center].end - spans[center].start > max_chars:
         window = _cut(spans[center], max_chars, doc.text)
@@ -300,12 +342,16 @@ def _excerpt(
                 grew = True
         window = Span(spans[first].start, spans[last].end)
     marked = [center]
-    score = _sentence_score(query, layout, center)
     for i in range(first, last + 1):
-        if i != center and not layout.heading[i] and score > 0:
-            other = _sentence_score(query, layout, i)
-            if other >= SECOND_HIGHLIGHT * score and len(marked) < 2:
-                marked.append(i)
+        other = confidence.get((doc.id, i), 0.0)
+        if (
+            i != center
+            and not layout.heading[i]
+            and len(marked) < 2
+            and other > 0
+            and other >= SECOND_HIGHLIGHT * best.confidence
+        ):
+            marked.append(i)
     highlights = tuple(
         Span(
             max(spans[i].start, window.start) - window.start,
@@ -330,7 +376,7 @@ def _excerpt(
     return Excerpt(
         text=doc.text[window.start : window.end],
         citation=citation,
-        scores=Scores(top.dense, top.lexical, top.fused, round(best.relevance, 4)),
+        scores=Scores(top.dense, top.lexical, top.fused, round(best.confidence, 4)),
         highlights=highlights,
     )
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from qa.answer import Answer, build_answer
+from qa.answer import Answer, SentenceIndex, build_answer
 from qa.corpus import Corpus, load_corpus
 from qa.embedding import Embedder
 from qa.errors import InputError
@@ -32,6 +30,14 @@ class Assistant:
         self.retriever = retriever
         self.report = report
         self.documents = {d.id: d for d in corpus.documents}
+        index = retriever.index
+        rows = index.sentence_rows()
+        self.sentences = {
+            n.doc_id: SentenceIndex(
+                n, index.sentence_vectors[rows[n.doc_id] : rows[n.doc_id] + len(n.sentences)]
+            )
+            for n in index.notes
+        }
 
     @classmethod
     def load(
@@ -87,25 +93,24 @@ class Assistant:
         *,
         k: int,
         mode: str,
-        min_relevance: float | None = None,
+        min_confidence: float | None = None,
         warnings: tuple[str, ...] = (),
     ) -> Answer:
         """The `Answer` built from ranked `hits`. Separate from `ask` so the
         evaluation can try many abstention thresholds on one retrieval."""
+        if min_confidence is None and self.settings.min_confidence >= 0:
+            min_confidence = self.settings.min_confidence
         return build_answer(
             query,
             hits,
             self.documents,
+            self.sentences,
             k=k,
             mode=mode,
-            min_relevance=self.settings.min_relevance if min_relevance is None else min_relevance,
+            min_confidence=min_confidence,
             excerpt_chars=self.settings.excerpt_chars,
-            dense_scorer=self._sentence_similarity,
             warnings=warnings,
         )
-
-    def _sentence_similarity(self, query: Query, sentences: list[str]) -> np.ndarray:
-        return self.embedder.encode_passages(sentences) @ query.vector
 
 
 def check_question(question: object, limit: int) -> tuple[str, tuple[str, ...]]:

@@ -48,11 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", parents=[common], help="measure answers on a question set")
     ev.add_argument("--questions", default=str(QUESTIONS), help="JSON-lines question file")
     ev.add_argument(
+        "--split",
+        default="all",
+        choices=("dev", "test", "all"),
+        help="questions of one split only (tune on dev, report test; default all)",
+    )
+    ev.add_argument(
         "--mode", action="append", choices=MODES, help="mode to run (repeatable; default all)"
     )
     ev.add_argument("-k", type=int, help="excerpts per question (default 5, or QA_K)")
     ev.add_argument("--json", metavar="FILE", help="write every figure and result as JSON")
     ev.add_argument("--sweep-threshold", action="store_true", help="sweep abstention thresholds")
+    ev.add_argument(
+        "--train-answerability",
+        action="store_true",
+        help="refit qa/answerability.json on the dev split, then evaluate",
+    )
     ev.add_argument("--min-answer-at-1", type=float, metavar="X", help="fail below this answer@1")
     ev.add_argument("--min-answer-at-k", type=float, metavar="X", help="fail below this answer@k")
     ev.add_argument(
@@ -114,14 +125,38 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(assistant: object, questions_file: str) -> None:
+    """Fit the answerability model on the dev split and save it in the package."""
+    from qa import decide
+    from qa import evaluation as ev
+
+    dev = ev.load_questions(questions_file, "dev")
+    model, figures = decide.fit(ev.training_questions(assistant, dev))
+    model.fitted["model"] = assistant.settings.model
+    model.fitted["questions_file"] = os.path.relpath(questions_file, ROOT)
+    decide.save_model(model)
+    print(f"answerability fitted on {len(dev)} dev questions -> {decide.MODEL_FILE}")
+    for name in ("logistic", "gradient_boosting"):
+        f = figures[name]
+        print(
+            f"  {name} (cross-validated on dev): AUC {f['auc_answerable']}, best candidate "
+            f"answers {f['first_candidate_answers']:.3f}; at threshold {f['threshold']:.3f}: "
+            f"unanswerable abstained {f['abstained_ok']:.3f}, "
+            f"answerable abstained {f['abstained_wrong']:.3f}"
+        )
+    print(f"  saved: logistic, threshold {model.threshold:.3f}\n")
+
+
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa import evaluation as ev
     from qa.assistant import Assistant
 
     if args.k is not None and args.k < 1:
         raise InputError(f"-k must be at least 1, got {args.k}")
-    questions = ev.load_questions(args.questions)
+    questions = ev.load_questions(args.questions, args.split)
     assistant = Assistant.load(settings, progress=True)
+    if args.train_answerability:
+        _train(assistant, args.questions)
     modes = list(dict.fromkeys(args.mode or MODES))
     report = ev.evaluate(
         assistant, questions, modes, args.k, args.sweep_threshold, questions_file=args.questions
@@ -131,7 +166,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         print(f"qa: warning: {warning}", file=sys.stderr)
     print(
         f"{len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not) "
-        f"from {args.questions}; k={report.k}, min_relevance={settings.min_relevance}\n"
+        f"from {args.questions}, split {args.split}; k={report.k}, "
+        f"min_confidence={settings.min_confidence}\n"
     )
     print(ev.format_table(report))
     if not args.quiet:
@@ -184,7 +220,7 @@ def _format_excerpt(number: int, excerpt: Excerpt, width: int, color: bool) -> s
     )
     where = (
         f"    {c.doc_id}, characters {c.start}-{c.end}, passage {c.passage}"
-        f" · relevance {excerpt.scores.relevance:.2f}"
+        f" · confidence {excerpt.scores.confidence:.2f}"
     )
     return f"[{number}] {c.title}\n{where}\n{body}"
 

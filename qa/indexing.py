@@ -7,6 +7,7 @@ re-embeds only that article's passages.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 
+from qa.annotate import DocumentNotes, annotate, pipeline_info
 from qa.chunking import Passage, chunk_documents
 from qa.corpus import Document
 from qa.embedding import Embedder
@@ -68,6 +70,7 @@ def build_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
             "hnsw_m": settings.hnsw_m,
         },
         "analyzer": ANALYZER_VERSION,
+        "annotations": pipeline_info(),
         "bm25": {"k1": settings.bm25_k1, "b": settings.bm25_b, "method": "lucene"},
     }
 
@@ -86,6 +89,11 @@ def embedding_input(passage: Passage, title: str) -> str:
 
 def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sentence_key(text: str) -> str:
+    """Sentence vectors share the reuse table with passage vectors, apart."""
+    return _key("sentence\n" + text)
 
 
 def ensure_index(
@@ -110,6 +118,7 @@ def ensure_index(
         return stored, report
 
     previous: dict[str, np.ndarray] = {}
+    notes: dict[str, DocumentNotes] = {}
     if manifest is None:
         reason = "rebuild requested" if rebuild else f"no index in {folder}"
     else:
@@ -120,7 +129,16 @@ def ensure_index(
             titles = {d["id"]: d["title"] for d in manifest.documents}
             for passage, vector in zip(old.passages, vectors, strict=True):
                 previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
-    stored, embedded = _build(docs, settings, embedder, build, records, previous, progress)
+            texts = {d.id: d.text for d in docs}
+            row = 0
+            for note in old.notes:
+                for s in note.sentences:
+                    text = texts.get(note.doc_id, "")
+                    previous[_sentence_key(text[s.start : s.end])] = old.sentence_vectors[row]
+                    row += 1
+        if manifest.build.get("annotations") == build["annotations"]:
+            notes = {n.sha256: n for n in load_index(folder, manifest).notes}
+    stored, embedded = _build(docs, settings, embedder, build, records, previous, notes, progress)
     save_index(folder, stored)
     status = "built" if manifest is None else "updated"
     report = BuildReport(
@@ -153,6 +171,7 @@ def _build(
     build: dict[str, Any],
     records: list[dict[str, Any]],
     previous: dict[str, np.ndarray],
+    notes_by_hash: dict[str, DocumentNotes],
     progress: bool,
 ) -> tuple[StoredIndex, int]:
     passages = chunk_documents(
@@ -170,9 +189,37 @@ def _build(
         if key in previous:
             vectors[i] = previous[key]
 
+    fresh_notes = annotate(d for d in docs if d.sha256 not in notes_by_hash)
+    notes_by_hash.update({n.sha256: n for n in fresh_notes})
+    # A document renamed but unchanged keeps its notes under its new id.
+    notes = [dataclasses.replace(notes_by_hash[d.sha256], doc_id=d.id) for d in docs]
+    sentence_vectors = _sentence_vectors(docs, notes, embedder, previous)
+
     bm25 = bm25s.BM25(k1=settings.bm25_k1, b=settings.bm25_b, method="lucene")
     bm25.index([analyze(p.text) for p in passages], show_progress=False)
     manifest = Manifest(FORMAT_VERSION, build, records, len(passages), {})
     kind = settings.vector_index_for(len(passages))
     index = new_vector_index(vectors, kind, settings.hnsw_m)
-    return StoredIndex(manifest, passages, index, bm25), len(todo)
+    stored = StoredIndex(manifest, passages, index, bm25, notes, sentence_vectors)
+    return stored, len(todo)
+
+
+def _sentence_vectors(
+    docs: tuple[Document, ...],
+    notes: list[DocumentNotes],
+    embedder: Embedder,
+    previous: dict[str, np.ndarray],
+) -> np.ndarray:
+    """One embedding per sentence, so the answering sentence is chosen by
+    meaning too; a sentence whose text did not change keeps its vector."""
+    texts = [d.text[s.start : s.end] for d, n in zip(docs, notes, strict=True) for s in n.sentences]
+    keys = [_sentence_key(t) for t in texts]
+    todo = [i for i, key in enumerate(keys) if key not in previous]
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    fresh = embedder.encode_passages([texts[i] for i in todo])
+    for row, i in enumerate(todo):
+        vectors[i] = fresh[row]
+    for i, key in enumerate(keys):
+        if key in previous:
+            vectors[i] = previous[key]
+    return vectors

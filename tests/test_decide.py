@@ -1,0 +1,103 @@
+"""The fitted answerability model: features, JSON round trip, fitting."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qa import decide
+from qa.decide import (
+    FEATURES,
+    QUESTION_FEATURES,
+    Answerability,
+    Linear,
+    Signals,
+    TrainingQuestion,
+    feature_matrix,
+    question_features,
+)
+from qa.errors import ModelError
+
+
+def signals(cos: float, coverage: float = 0.5) -> Signals:
+    return Signals(
+        sentence_cos=cos, passage_cos=cos, retrieval=0.5, coverage=coverage,
+        context_coverage=0.0, wants_kind=False, has_wanted=False, has_wanted_new=False,
+        missing_keys_article=0.0, missing_keys_corpus=0.0, unknown_terms=0.0, heading=False,
+        english=False, asks_count=False, counts_asked=False, missing_top_term=0.1,
+    )  # fmt: skip
+
+
+def test_feature_rows_compare_candidates():
+    x = feature_matrix([signals(0.9), signals(0.7), signals(0.8)])
+    assert x.shape == (3, len(FEATURES))
+    gap = x[:, FEATURES.index("sentence_cos_gap")]
+    assert gap.tolist() == pytest.approx([0.0, -0.2, -0.1])
+    rank = x[:, FEATURES.index("sentence_cos_rank")]
+    assert rank.tolist() == pytest.approx([1.0, 1 / 3, 1 / 2])
+    assert feature_matrix([]).shape == (0, len(FEATURES))
+
+
+def test_question_features_lead_with_the_best_candidate():
+    x = feature_matrix([signals(0.9), signals(0.7)])
+    f = question_features(x, np.array([0.2, 0.6]))
+    assert f.shape == (len(QUESTION_FEATURES),)
+    assert f[:2].tolist() == pytest.approx([0.6, 0.4])
+    assert f[3:].tolist() == pytest.approx(x[1, decide._GATE_COLUMNS].tolist())
+
+
+def synthetic(n: int, seed: int = 0) -> list[TrainingQuestion]:
+    """Answerable questions have one candidate whose cosine stands out."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        answerable = i % 3 != 0
+        cos = rng.uniform(0.6, 0.75, 8)
+        y = np.zeros(8, dtype=bool)
+        if answerable:
+            j = int(rng.integers(8))
+            cos[j] = rng.uniform(0.8, 0.95)
+            y[j] = True
+        x = feature_matrix([signals(float(c), coverage=float(c)) for c in cos])
+        out.append(TrainingQuestion(f"q{i}", "k", x, y, answerable))
+    return out
+
+
+def test_fit_separates_and_keeps_wrong_abstentions_under_the_bar():
+    model, figures = decide.fit(synthetic(90), max_wrong=0.03)
+    assert figures["logistic"]["auc_answerable"] > 0.9
+    assert figures["logistic"]["abstained_wrong"] <= 0.03
+    assert "gradient_boosting" in figures
+    confidence, answered = model.score(synthetic(3, seed=9)[1].x)
+    assert 0 <= answered <= 1 and confidence.max() == pytest.approx(answered)
+
+
+def test_json_round_trip_and_bad_files(tmp_path):
+    model, _ = decide.fit(synthetic(60), max_wrong=0.05)
+    path = tmp_path / "m.json"
+    decide.save_model(model, path)
+    again = decide.load_model(path)
+    x = synthetic(2, seed=3)[1].x
+    assert again.score(x)[1] == pytest.approx(model.score(x)[1], abs=1e-6)
+    data = json.loads(path.read_text())
+    data["features"] = data["features"][:-1]
+    with pytest.raises(ModelError, match="other features"):
+        Answerability.from_json(data)
+    with pytest.raises(ModelError, match="missing"):
+        decide.load_model(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ModelError, match="unreadable"):
+        decide.load_model(tmp_path / "bad.json")
+
+
+def test_linear_weights_of_the_wrong_length_are_refused():
+    good = Linear(np.zeros(3), np.ones(3), np.ones(3), 0.0).to_json()
+    with pytest.raises(ModelError, match="wrong length"):
+        Linear.from_json(good, 4)
+
+
+def test_the_shipped_model_was_fitted_on_dev():
+    model = decide.load_model()
+    assert model.fitted["on"] == "dev split"
+    assert 0 < model.threshold < 1
+    assert model.fitted["logistic"]["abstained_wrong"] <= 0.03
