@@ -307,6 +307,10 @@ def score(
     for name, measure in measures.items():
         metrics[name] = float(found.get(measure, 0.0)) if run else 0.0
     metrics["abstained_ok"] = _share(by_id[q.id].abstained for q in unanswerable)
+    metrics["auc_answerable"] = _auc(
+        [by_id[q.id].best_confidence for q in answerable],
+        [by_id[q.id].best_confidence for q in unanswerable],
+    )
     metrics["abstained_wrong"] = _share(by_id[q.id].abstained for q in answerable)
     latencies = [r.latency_ms for r in by_id.values()]
     metrics["p50_ms"] = float(np.percentile(latencies, 50)) if latencies else 0.0
@@ -332,6 +336,18 @@ def mode_report(
     return ModeReport(
         mode, score(questions, results, k), tuple(results), groups("kind"), groups("split")
     )
+
+
+def _auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """ROC AUC of the best confidence, answerable against unanswerable
+    questions: how well the confidence alone separates them, whatever the
+    threshold (0.5 when one side is empty)."""
+    if not positives or not negatives:
+        return 0.5
+    from sklearn.metrics import roc_auc_score
+
+    labels = [1] * len(positives) + [0] * len(negatives)
+    return float(roc_auc_score(labels, [*positives, *negatives]))
 
 
 def _share(flags: Iterable[bool]) -> float:

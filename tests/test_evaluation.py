@@ -47,8 +47,25 @@ def test_metrics_match_a_hand_computed_example():
     assert m["ndcg@5"] == pytest.approx((1 / 1.5849625 + 1 + 0) / 3, abs=1e-4)
     assert m["abstained_ok"] == 1.0
     assert m["abstained_wrong"] == pytest.approx(1 / 3)
+    assert m["auc_answerable"] == 0.5  # every confidence is 0.5: no separation
     assert m["p50_ms"] == pytest.approx(25.0)
     assert m["p95_ms"] == pytest.approx(38.5)
+
+
+def test_auc_counts_pairs_ranked_right():
+    questions = [
+        EvalQuestion("a1", "?", (A,), ("x",)),
+        EvalQuestion("a2", "?", (A,), ("x",)),
+        EvalQuestion("u1", "?", (), ()),
+        EvalQuestion("u2", "?", (), ()),
+    ]
+    confidence = {"a1": 0.9, "a2": 0.6, "u1": 0.5, "u2": 0.7}
+    results = [
+        QuestionResult(q.id, q.question, q.answerable, False, None, False, (), confidence[q.id], 1)
+        for q in questions
+    ]
+    # Pairs (answerable, unanswerable) in the right order: 0.9>0.5, 0.9>0.7, 0.6>0.5.
+    assert score(questions, results, k=5)["auc_answerable"] == pytest.approx(3 / 4)
 
 
 def test_answer_matching_uses_the_engines_normalisation():

@@ -11,7 +11,7 @@ def test_fresh_index_is_loaded_not_rebuilt(index_dir, seeds):
     assert assistant.report.embedded == 0
 
 
-def test_stale_index_re_embeds_only_the_changed_document(corpus_copy, tmp_path):
+def test_stale_index_re_embeds_only_the_changed_document(corpus_copy, tmp_path, monkeypatch):
     settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
     first = Assistant.load(settings).report
     assert first.status == "built"
@@ -22,8 +22,30 @@ def test_stale_index_re_embeds_only_the_changed_document(corpus_copy, tmp_path):
         changed.read_text(encoding="utf-8") + "\n\nLa Ville Rose compte aussi 12 licornes.\n",
         encoding="utf-8",
     )
+    import qa.indexing
+
+    analysed, encoded = [], []
+    real_annotate, real_encode = qa.indexing.annotate, qa.embedding.Embedder.encode_passages
+
+    def spy_annotate(docs):
+        docs = list(docs)
+        analysed.extend(d.id for d in docs)
+        return real_annotate(docs)
+
+    def spy_encode(self, texts, progress=False):
+        encoded.extend(texts)
+        return real_encode(self, texts, progress)
+
+    monkeypatch.setattr(qa.indexing, "annotate", spy_annotate)
+    monkeypatch.setattr(qa.embedding.Embedder, "encode_passages", spy_encode)
     assistant = Assistant.load(settings)
     report = assistant.report
+    # spaCy reads only the changed article; among the sentences only the new
+    # ones are embedded (after the changed passages). The comment counter
+    # that ended the article is no longer at its end, so it is text now.
+    assert analysed == ["002_ff58c89954683044.txt"]
+    sentences = encoded[report.embedded :]
+    assert sentences == ["0 commentaires:", "La Ville Rose compte aussi 12 licornes."]
     assert report.status == "updated"
     assert "002_ff58c89954683044.txt" in report.reason
     changed_passages = [

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 
 from qa.errors import IndexCorruptedError
-from qa.store import MANIFEST, PASSAGES, VECTORS, load_index, read_manifest, save_index
+from qa.store import (
+    MANIFEST,
+    NOTES,
+    PASSAGES,
+    SENTENCES,
+    VECTORS,
+    load_index,
+    read_manifest,
+    save_index,
+)
 
 
 @pytest.fixture
@@ -26,6 +35,9 @@ def test_save_load_round_trip(index_copy, tmp_path):
     n = stored.vectors.ntotal
     assert np.array_equal(reloaded.vectors.reconstruct_n(0, n), stored.vectors.reconstruct_n(0, n))
     assert reloaded.bm25.vocab_dict == stored.bm25.vocab_dict
+    assert reloaded.notes == stored.notes
+    assert np.array_equal(reloaded.sentence_vectors, stored.sentence_vectors)
+    assert len(reloaded.sentence_vectors) == sum(len(n.sentences) for n in stored.notes)
     query = [0, 1, 2]
     assert np.allclose(reloaded.bm25.get_scores(query), stored.bm25.get_scores(query))
     assert not list(again.glob(".*")), "no temporary files left behind"
@@ -83,3 +95,27 @@ def test_other_format_version_reads_as_no_index(index_copy):
     manifest["format_version"] = 999
     (index_copy / MANIFEST).write_text(json.dumps(manifest))
     assert read_manifest(index_copy) is None
+
+
+def _rehash(folder, name):
+    """Rewrite the manifest's hash of `name`, as a buggy writer could leave it."""
+    import hashlib
+
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_sentence_vectors_of_the_wrong_shape_are_detected(index_copy):
+    vectors = np.load(index_copy / SENTENCES)
+    np.save(index_copy / SENTENCES, vectors[:-1], allow_pickle=False)
+    _rehash(index_copy, SENTENCES)
+    with pytest.raises(IndexCorruptedError, match=r"sentences\.npy.*shape"):
+        load_index(index_copy, read_manifest(index_copy))
+
+
+def test_notes_that_are_not_json_are_detected(index_copy):
+    (index_copy / NOTES).write_text('{"doc_id": "a"\n')
+    _rehash(index_copy, NOTES)
+    with pytest.raises(IndexCorruptedError, match=r"notes\.jsonl:1"):
+        load_index(index_copy, read_manifest(index_copy))
