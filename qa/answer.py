@@ -36,6 +36,7 @@ from qa.text import (
     fold,
     has_answer_type,
     is_english,
+    ordered_stems,
     split_sentences,
     typed_spans,
 )
@@ -121,6 +122,8 @@ class _Layout:
     vocabulary: frozenset[str]
     #: Per sentence, the answer kinds its patterns hold ("number", "date", ...).
     kinds: tuple[frozenset[str], ...]
+    #: Per sentence, its words stemmed in order (see `qa.text.ordered_stems`).
+    stems: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,7 @@ def candidates(
             english=english,
             asks_count=query.counted is not None,
             counts_asked=query.counted is not None
-            and counts_term(doc.text[note.start : note.end], query.counted),
+            and counts_term(layout.stems[c.index], query.counted),
             missing_top_term=max(absent, default=0.0) / total if total else 0.0,
         )
     return list(found.values())
@@ -406,7 +409,8 @@ def _layout(text: str, title: str) -> _Layout:
         frozenset(k for k in ANSWER_KINDS if has_answer_type(text[s.start : s.end], k))
         for s in sentences
     )
-    return _Layout(sentences, terms, tuple(context), heading, vocabulary, kinds)
+    stems = tuple(ordered_stems(text[s.start : s.end]) for s in sentences)
+    return _Layout(sentences, terms, tuple(context), heading, vocabulary, kinds, stems)
 
 
 def _is_heading(text: str, span: Span) -> bool:

@@ -317,17 +317,26 @@ def counted_term(question: str) -> str | None:
     return terms[0] if terms else None
 
 
-def counts_term(text: str, term: str) -> bool:
-    """Whether `text` gives a number of `term` ("40 start-up", "34 000
-    emplois"): a number followed within two words by the stemmed term."""
+def ordered_stems(text: str) -> tuple[str, ...]:
+    """Each word of `text` in order, stemmed as the question's terms are ("" for
+    a stop word), digits kept: what `counts_term` reads."""
     raw = tokenize(text, query=True)  # compounds joined in place: "start-up" -> "startup"
-    numbers = [i for i, t in enumerate(raw) if t[:1].isdigit()]
-    if not numbers:
-        return False
-    stems = [s[0] if (s := analyze(t, query=True)) else "" for t in raw]
+    return tuple(
+        t if t[:1].isdigit() else (s[0] if (s := analyze(t, query=True)) else "") for t in raw
+    )
+
+
+def counts_term(stems: tuple[str, ...], term: str) -> bool:
+    """Whether a sentence (its `ordered_stems`) gives a number of `term` ("40
+    start-up", "34 000 emplois"): a number followed within three words by it."""
     if term not in stems:
         return False
-    return any(stems[j] == term for i in numbers for j in range(i + 1, min(i + 4, len(stems))))
+    return any(
+        stems[j] == term
+        for i, t in enumerate(stems)
+        if t[:1].isdigit()
+        for j in range(i + 1, min(i + 4, len(stems)))
+    )
 
 
 _ENGLISH = re.compile(
