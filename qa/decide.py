@@ -110,13 +110,15 @@ def feature_matrix(signals: list[Signals]) -> np.ndarray:
                 float(s.has_wanted_new),
                 s.missing_keys_article,
                 s.missing_keys_corpus,
-                s.unknown_terms,
+                # An English question's words are absent from French articles
+                # whether or not they answer it: for it these say nothing.
+                0.0 if s.english else s.unknown_terms,
                 float(s.heading),
                 top_gap,
                 float(s.english),
                 float(s.asks_count),
                 float(s.counts_asked),
-                s.missing_top_term,
+                0.0 if s.english else s.missing_top_term,
             ]
         )
     return np.asarray(rows, dtype=np.float64)

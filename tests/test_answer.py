@@ -23,6 +23,8 @@ QUESTIONS = [
     ("Combien de start-ups comptait la délégation occitane à VivaTech ?", "53 start-ups"),
     ("Qui est le président de FrenchSouth.digital ?", "Pierre Deniset"),
     ("Combien d'entreprises compte l'écosystème numérique en Occitanie ?", "8 400 entreprises"),
+    # An English question whose words the articles do not hold ("mayor").
+    ("Who is the mayor of Bègles?", "Rossignol Puech"),
 ]
 
 OFF_TOPIC = [
@@ -40,10 +42,10 @@ def test_expected_answer_is_in_the_first_two_excerpts(assistant, question, expec
 
 
 def test_most_answers_come_first(assistant):
-    """The fitted ranker puts 13 of these 14 answers first (the miss: the
-    Simplon sentence ranks second for "Avec quel partenaire…")."""
+    """The fitted ranker puts all but one or two of these answers first (a
+    miss today: the Simplon sentence ranks second for "Avec quel partenaire…")."""
     first = sum(expected in assistant.ask(q).excerpts[0].text for q, expected in QUESTIONS)
-    assert first >= 12
+    assert first >= len(QUESTIONS) - 2
 
 
 def test_questions_cover_every_article(assistant):
