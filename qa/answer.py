@@ -28,13 +28,11 @@ from qa.decide import Answerability, Signals, feature_matrix, load_model
 from qa.errors import IndexCorruptedError
 from qa.retrieval import Hit, Query
 from qa.text import (
-    ANSWER_KINDS,
     ENTITY_ANSWERS,
     Span,
     analyze,
     counts_term,
     fold,
-    has_answer_type,
     is_english,
     ordered_stems,
     split_sentences,
@@ -120,8 +118,6 @@ class _Layout:
     context: tuple[frozenset[str], ...]
     heading: tuple[bool, ...]
     vocabulary: frozenset[str]
-    #: Per sentence, the answer kinds its patterns hold ("number", "date", ...).
-    kinds: tuple[frozenset[str], ...]
     #: Per sentence, its words stemmed in order (see `qa.text.ordered_stems`).
     stems: tuple[tuple[str, ...], ...]
 
@@ -405,12 +401,8 @@ def _layout(text: str, title: str) -> _Layout:
         )
         context.append((near | section | title_terms) - own)
     vocabulary = frozenset().union(*terms, title_terms)
-    kinds = tuple(
-        frozenset(k for k in ANSWER_KINDS if has_answer_type(text[s.start : s.end], k))
-        for s in sentences
-    )
     stems = tuple(ordered_stems(text[s.start : s.end]) for s in sentences)
-    return _Layout(sentences, terms, tuple(context), heading, vocabulary, kinds, stems)
+    return _Layout(sentences, terms, tuple(context), heading, vocabulary, stems)
 
 
 def _is_heading(text: str, span: Span) -> bool:

@@ -288,11 +288,6 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def has_answer_type(text: str, kind: str | None) -> bool:
-    """Whether `text` holds something of `kind` (always true for None)."""
-    return kind is None or _HAS[kind].search(text) is not None
-
-
 def typed_spans(text: str, kind: str) -> list[str]:
     """The strings of `text` that look like an answer of `kind` (a number, a
     date, an amount…), by pattern; names come from spaCy's entities."""

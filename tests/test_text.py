@@ -1,4 +1,16 @@
-from qa.text import analyze, fold, split_sentences, tokenize
+import pytest
+
+from qa.text import (
+    analyze,
+    answer_type,
+    counted_term,
+    counts_term,
+    fold,
+    is_english,
+    ordered_stems,
+    split_sentences,
+    tokenize,
+)
 
 
 def sentences(text: str) -> list[str]:
@@ -93,3 +105,37 @@ def test_line_breaks_end_sentences_and_offsets_point_into_text():
 
 def test_lowercase_after_period_does_not_split():
     assert len(split_sentences("Pole Star, etc. ont préparé un projet.")) == 1
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Où se trouve la Cité numérique ?", "place"),
+        ("Dans quelles villes Microsoft a-t-il une école ?", "place"),
+        ("Quelle entreprise a ouvert un lab à Toulouse ?", "organisation"),
+        ("Which company opened a lab in Toulouse?", "organisation"),
+        ("Who is the mayor of Bègles?", "person"),
+        ("Combien de start-up sont installées ?", "number"),
+    ],
+)
+def test_answer_kinds_of_places_and_organisations(question, kind):
+    assert answer_type(question) == kind
+
+
+def test_a_count_is_matched_to_what_the_question_counts():
+    assert counted_term("Combien de salariés Airbus emploie-t-il ?") == analyze("salariés")[0]
+    assert counted_term("How many employees does it have?") is not None
+    assert counted_term("Quel est le budget ?") is None
+    startups = counted_term("Combien de start-up se sont installées ?")
+    assert counts_term(ordered_stems("déjà 40 start-up installées en 6 mois"), startups)
+    jobs = counted_term("Combien d'emplois ?")
+    assert counts_term(ordered_stems("Le numérique représente 34 000 emplois."), jobs)
+    staff = counted_term("Combien de salariés ?")
+    assert not counts_term(ordered_stems("déjà 40 entreprises installées"), staff)
+
+
+def test_english_questions_are_told_from_french_ones():
+    assert is_english("Who is the mayor of Bègles?")
+    assert is_english("How much is the AI plan of the region worth?")
+    assert not is_english("Qui est le maire de Bègles ?")
+    assert not is_english("Combien coûte le plan IA de la Région ?")
