@@ -246,21 +246,24 @@ def candidates(
                 found[key] = Candidate(p.doc_id, i, [hit], retrieval, hit.dense)
     english = is_english(query.text)
     asked = fold(query.text)
-    total = sum(query.weights.values())
-    unknown = (
-        sum(w for t, w in query.weights.items() if t in query.unknown) / total if total else 0.0
-    )
+    total = sum(query.weights.values()) or 1.0
+
+    def share(terms: frozenset[str]) -> float:
+        """The share of the question's idf weight on `terms`."""
+        return sum(w for t, w in query.weights.items() if t in terms) / total
+
+    unknown = share(query.unknown)
+    for doc_id in {c.doc_id for c in found.values()}:
+        layout = _layout(docs[doc_id].text, docs[doc_id].title)
+        if len(sentences[doc_id].notes.sentences) != len(layout.sentences):
+            raise IndexCorruptedError(
+                doc_id, "its stored sentences differ from the text's; rebuild"
+            )
     for c in found.values():
         doc = docs[c.doc_id]
         layout = _layout(doc.text, doc.title)
         stored = sentences[c.doc_id]
-        if len(stored.notes.sentences) != len(layout.sentences):
-            raise IndexCorruptedError(
-                stored.notes.doc_id, "its stored sentences differ from the text's; rebuild"
-            )
         own, around = layout.terms[c.index], layout.context[c.index]
-        coverage = sum(w for t, w in query.weights.items() if t in own) / total if total else 0.0
-        context = sum(w for t, w in query.weights.items() if t in around) / total if total else 0.0
         note = stored.notes.sentences[c.index]
         has, new = _holds_wanted(query.wants, doc.text, note, asked)
         absent = [w for t, w in query.weights.items() if t not in own and t not in around]
@@ -269,8 +272,8 @@ def candidates(
             sentence_cos=float(stored.vectors[c.index] @ query.vector),
             passage_cos=c.dense,
             retrieval=c.retrieval,
-            coverage=coverage,
-            context_coverage=context,
+            coverage=share(own),
+            context_coverage=share(around),
             wants_kind=query.wants is not None,
             has_wanted=has,
             has_wanted_new=new,
@@ -282,7 +285,7 @@ def candidates(
             asks_count=query.counted is not None,
             counts_asked=query.counted is not None
             and counts_term(layout.stems[c.index], query.counted),
-            missing_top_term=max(absent, default=0.0) / total if total else 0.0,
+            missing_top_term=max(absent, default=0.0) / total,
         )
     return list(found.values())
 

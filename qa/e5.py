@@ -258,7 +258,15 @@ def _write_tokenizer(src: _Source, folder: Path) -> None:
     same normalisation as its engine: its per-character map (NFKC plus
     control characters dropped and odd spaces made plain), runs of spaces
     collapsed, and a word-start marker before every word."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     special = src.special
     tokenizer = Tokenizer(models.Unigram(src.pieces, unk_id=special["unk"], byte_fallback=False))
@@ -280,8 +288,6 @@ def _write_tokenizer(src: _Source, folder: Path) -> None:
         pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, special["bos"]), (eos, special["eos"])],
     )
-    from tokenizers import decoders
-
     tokenizer.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="always", split=True)
     tokenizer.save(str(folder / "tokenizer.json"))
     names = {key: src.pieces[i][0] for key, i in special.items()}

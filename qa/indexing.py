@@ -123,21 +123,14 @@ def ensure_index(
         reason = "rebuild requested" if rebuild else f"no index in {folder}"
     else:
         reason = _why_stale(manifest, build, records)
-        if manifest.build.get("model") == build["model"]:
+        same_model = manifest.build.get("model") == build["model"]
+        same_pipeline = manifest.build.get("annotations") == build["annotations"]
+        if same_model or same_pipeline:
             old = load_index(folder, manifest)
-            vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
-            titles = {d["id"]: d["title"] for d in manifest.documents}
-            for passage, vector in zip(old.passages, vectors, strict=True):
-                previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
-            texts = {d.id: d.text for d in docs}
-            row = 0
-            for note in old.notes:
-                for s in note.sentences:
-                    text = texts.get(note.doc_id, "")
-                    previous[_sentence_key(text[s.start : s.end])] = old.sentence_vectors[row]
-                    row += 1
-        if manifest.build.get("annotations") == build["annotations"]:
-            notes = {n.sha256: n for n in load_index(folder, manifest).notes}
+            if same_model:
+                previous = _previous_vectors(old)
+            if same_pipeline:
+                notes = {n.sha256: n for n in old.notes}
     stored, embedded = _build(docs, settings, embedder, build, records, previous, notes, progress)
     save_index(folder, stored)
     status = "built" if manifest is None else "updated"
@@ -146,6 +139,32 @@ def ensure_index(
     )
     log.info("index %s (%s): %d passages, %d embedded", status, reason, report.passages, embedded)
     return stored, report
+
+
+def _previous_vectors(old: StoredIndex) -> dict[str, np.ndarray]:
+    """Every vector of `old`, keyed by the text it embeds: passages by their
+    embedding input, sentences by their own text, read from the old index
+    (its passages hold the old text; a sentence's offsets point into it)."""
+    previous: dict[str, np.ndarray] = {}
+    titles = {d["id"]: d["title"] for d in old.manifest.documents}
+    vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+    by_doc: dict[str, list[Passage]] = {}
+    for passage, vector in zip(old.passages, vectors, strict=True):
+        previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
+        by_doc.setdefault(passage.doc_id, []).append(passage)
+    row = 0
+    for note in old.notes:
+        for s in note.sentences:
+            # A sentence longer than a passage is in none: it is re-embedded.
+            inside = next(
+                (p for p in by_doc.get(note.doc_id, ()) if p.start <= s.start and s.end <= p.end),
+                None,
+            )
+            if inside is not None:
+                text = inside.text[s.start - inside.start : s.end - inside.start]
+                previous[_sentence_key(text)] = old.sentence_vectors[row]
+            row += 1
+    return previous
 
 
 def _why_stale(manifest: Manifest, build: dict[str, Any], records: list[dict[str, Any]]) -> str:
@@ -179,21 +198,20 @@ def _build(
     )
     titles = {d.id: d.title for d in docs}
     inputs = [embedding_input(p, titles[p.doc_id]) for p in passages]
-    keys = [_key(text) for text in inputs]
-    todo = [i for i, key in enumerate(keys) if key not in previous]
-    vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
-    fresh = embedder.encode_passages([inputs[i] for i in todo], progress=progress)
-    for row, i in enumerate(todo):
-        vectors[i] = fresh[row]
-    for i, key in enumerate(keys):
-        if key in previous:
-            vectors[i] = previous[key]
+    vectors, embedded = _embed_or_reuse(
+        inputs, [_key(t) for t in inputs], embedder, previous, progress
+    )
 
     fresh_notes = annotate(d for d in docs if d.sha256 not in notes_by_hash)
     notes_by_hash.update({n.sha256: n for n in fresh_notes})
     # A document renamed but unchanged keeps its notes under its new id.
     notes = [dataclasses.replace(notes_by_hash[d.sha256], doc_id=d.id) for d in docs]
-    sentence_vectors = _sentence_vectors(docs, notes, embedder, previous)
+    # One embedding per sentence, so the answering sentence is chosen by
+    # meaning too; a sentence whose text did not change keeps its vector.
+    texts = [d.text[s.start : s.end] for d, n in zip(docs, notes, strict=True) for s in n.sentences]
+    sentence_vectors, _ = _embed_or_reuse(
+        texts, [_sentence_key(t) for t in texts], embedder, previous, False
+    )
 
     bm25 = bm25s.BM25(k1=settings.bm25_k1, b=settings.bm25_b, method="lucene")
     bm25.index([analyze(p.text) for p in passages], show_progress=False)
@@ -201,25 +219,24 @@ def _build(
     kind = settings.vector_index_for(len(passages))
     index = new_vector_index(vectors, kind, settings.hnsw_m)
     stored = StoredIndex(manifest, passages, index, bm25, notes, sentence_vectors)
-    return stored, len(todo)
+    return stored, embedded
 
 
-def _sentence_vectors(
-    docs: tuple[Document, ...],
-    notes: list[DocumentNotes],
+def _embed_or_reuse(
+    texts: list[str],
+    keys: list[str],
     embedder: Embedder,
     previous: dict[str, np.ndarray],
-) -> np.ndarray:
-    """One embedding per sentence, so the answering sentence is chosen by
-    meaning too; a sentence whose text did not change keeps its vector."""
-    texts = [d.text[s.start : s.end] for d, n in zip(docs, notes, strict=True) for s in n.sentences]
-    keys = [_sentence_key(t) for t in texts]
+    progress: bool,
+) -> tuple[np.ndarray, int]:
+    """A vector per text: `previous[key]` when there is one, else embedded.
+    Returns the vectors and how many were embedded."""
     todo = [i for i, key in enumerate(keys) if key not in previous]
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    fresh = embedder.encode_passages([texts[i] for i in todo])
+    fresh = embedder.encode_passages([texts[i] for i in todo], progress=progress)
     for row, i in enumerate(todo):
         vectors[i] = fresh[row]
     for i, key in enumerate(keys):
         if key in previous:
             vectors[i] = previous[key]
-    return vectors
+    return vectors, len(todo)

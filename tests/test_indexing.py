@@ -90,3 +90,22 @@ def test_corrupted_index_is_an_error_until_rebuilt(corpus_copy, tmp_path):
     report = Assistant.load(settings, rebuild=True).report
     assert report.status == "built"
     assert Assistant.load(settings).report.status == "fresh"
+
+
+def test_sentence_vectors_stay_with_their_sentences_when_text_is_inserted(corpus_copy, tmp_path):
+    """Old sentence offsets point into the old text: reuse must read the old
+    sentences, not the new text at old offsets."""
+    import numpy as np
+
+    settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
+    Assistant.load(settings)
+    changed = corpus_copy / "004_67b8fb8b68afd666.txt"
+    text = changed.read_text(encoding="utf-8")
+    title, rest = text.split("\n", 1)
+    changed.write_text(f"{title}\n\nUn paragraphe ajouté en tête.\n{rest}", encoding="utf-8")
+    assistant = Assistant.load(settings)
+    stored = assistant.sentences["004_67b8fb8b68afd666.txt"]
+    doc = assistant.documents["004_67b8fb8b68afd666.txt"]
+    texts = [doc.text[s.start : s.end] for s in stored.notes.sentences]
+    fresh = assistant.embedder.encode_passages(texts)
+    assert np.allclose(stored.vectors, fresh, atol=1e-4)
