@@ -9,7 +9,7 @@ from qa.corpus import Corpus, load_corpus
 from qa.embedding import Embedder
 from qa.errors import InputError
 from qa.indexing import BuildReport, ensure_index
-from qa.retrieval import Hit, Query, Retriever
+from qa.retrieval import Retrieval, Retriever
 from qa.settings import MODES, Mode, Settings
 
 
@@ -83,26 +83,25 @@ class Assistant:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise InputError(f"k must be a positive integer, got {k!r}")
         question, warnings = check_question(question, self.settings.max_question_chars)
-        query, hits = self.retriever.search(question, mode, self.settings.candidates)
-        return self.compose(query, hits, k=k, mode=mode, warnings=warnings)
+        found = self.retriever.retrieve(question, mode, self.settings.candidates)
+        return self.compose(found, k=k, mode=mode, warnings=warnings)
 
     def compose(
         self,
-        query: Query,
-        hits: list[Hit],
+        found: Retrieval,
         *,
         k: int,
         mode: str,
         min_confidence: float | None = None,
         warnings: tuple[str, ...] = (),
     ) -> Answer:
-        """The `Answer` built from ranked `hits`. Separate from `ask` so the
-        evaluation can try many abstention thresholds on one retrieval."""
+        """The `Answer` built from what was retrieved. Separate from `ask` so
+        the evaluation can try many abstention thresholds on one retrieval."""
         if min_confidence is None and self.settings.min_confidence >= 0:
             min_confidence = self.settings.min_confidence
         return build_answer(
-            query,
-            hits,
+            found.query,
+            found.hits,
             self.documents,
             self.sentences,
             k=k,
@@ -110,6 +109,7 @@ class Assistant:
             min_confidence=min_confidence,
             excerpt_chars=self.settings.excerpt_chars,
             warnings=warnings,
+            parts=found.parts,
         )
 
 

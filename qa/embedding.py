@@ -178,9 +178,13 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def encode_query(self, text: str) -> np.ndarray:
+    def encode_query(self, text: str | list[str]) -> np.ndarray:
+        """One row per question (a question and its parts go in one batch)."""
         vector = self.model.encode_query(
-            [text], normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
+            [text] if isinstance(text, str) else text,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
         )
         return np.ascontiguousarray(vector, dtype=np.float32)
 

@@ -413,14 +413,14 @@ def sweep_threshold(
     margin on both sides for questions worded differently from this set."""
     thresholds = thresholds or [round(t, 3) for t in np.arange(0.0, 0.801, 0.025)]
     retrieved = [
-        (q, *assistant.retriever.search(q.question, mode, assistant.settings.candidates))
+        (q, assistant.retriever.retrieve(q.question, mode, assistant.settings.candidates))
         for q in questions
     ]
     rows = []
     for t in thresholds:
         results = [
-            judge(q, assistant.compose(query, hits, k=k, mode=mode, min_confidence=t), 0.0)
-            for q, query, hits in retrieved
+            judge(q, assistant.compose(found, k=k, mode=mode, min_confidence=t), 0.0)
+            for q, found in retrieved
         ]
         m = score(questions, results, k)
         rows.append(SweepRow(t, m["abstained_ok"], m["abstained_wrong"], m["answer@1"]))

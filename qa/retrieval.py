@@ -17,7 +17,7 @@ from qa.chunking import Passage
 from qa.embedding import Embedder
 from qa.settings import Fusion, Mode, Settings
 from qa.store import StoredIndex
-from qa.text import analyze, answer_type, counted_term, key_terms
+from qa.text import analyze, answer_type, counted_term, key_terms, question_parts
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,16 @@ class Hit:
     fused: float
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """What the answer step reads: the question's hits and, for a question
+    that asks two things, each part's own query and hits."""
+
+    query: Query
+    hits: list[Hit]
+    parts: tuple[tuple[Query, list[Hit]], ...] = ()
+
+
 class Retriever:
     def __init__(self, index: StoredIndex, embedder: Embedder, settings: Settings) -> None:
         self.index = index
@@ -69,12 +79,14 @@ class Retriever:
         df = 0 if term_id is None else int(self._indptr[term_id + 1] - self._indptr[term_id])
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
 
-    def analyze(self, question: str) -> Query:
-        """Terms, weights and embedding of `question`. The embedding is computed
-        in every mode: the confidence (and so abstention) always uses it."""
+    def analyze(self, question: str, vector: np.ndarray | None = None) -> Query:
+        """Terms, weights and embedding of `question` (`vector`, when already
+        encoded). The embedding is computed in every mode: the confidence
+        (and so abstention) always uses it."""
         terms = tuple(analyze(question, query=True))
         weights = {t: self.idf(t) for t in dict.fromkeys(terms)}
-        vector = self.embedder.encode_query(question)[0]
+        if vector is None:
+            vector = self.embedder.encode_query(question)[0]
         keys = key_terms(question)
         unknown = frozenset(t for t in (*weights, *keys) if t not in self._vocab)
         return Query(
@@ -88,7 +100,23 @@ class Retriever:
             counted_term(question),
         )
 
-    def search(self, question: str, mode: Mode, limit: int) -> tuple[Query, list[Hit]]:
+    def retrieve(self, question: str, mode: Mode, limit: int) -> Retrieval:
+        """`search` for the question and, when it asks two things
+        (`qa.text.question_parts`), for each part; all encoded in one batch."""
+        parts = question_parts(question)
+        if len(parts) < 2:
+            return Retrieval(*self.search(question, mode, limit))
+        vectors = self.embedder.encode_query([question, *parts])
+        query, hits = self.search(question, mode, limit, vectors[0])
+        found = tuple(
+            self.search(part, mode, limit, vector)
+            for part, vector in zip(parts, vectors[1:], strict=True)
+        )
+        return Retrieval(query, hits, found)
+
+    def search(
+        self, question: str, mode: Mode, limit: int, vector: np.ndarray | None = None
+    ) -> tuple[Query, list[Hit]]:
         """The `limit` best passages for `question`, best first.
 
         The candidates are the `limit` nearest passages by the FAISS index and
@@ -96,7 +124,7 @@ class Retriever:
         has no more than `limit` passages, that is every passage and the
         ranking is exhaustive.
         """
-        query = self.analyze(question)
+        query = self.analyze(question, vector)
         lexical_all = self._lexical_scores(query)
         ids = self._candidates(query, lexical_all, mode, limit)
         dense = self._dense_scores(query, ids)

@@ -334,6 +334,28 @@ def counts_term(stems: tuple[str, ...], term: str) -> bool:
     )
 
 
+# "…, et quelle fonction occupe-t-elle ?", "… and who is its president?": a
+# coordination followed by a second interrogative starts a second question.
+_SECOND_QUESTION = re.compile(
+    r"\s*(?:[,;]\s*)?\b(?:et|and)\s+(?=(?:quel(?:le)?s?|qui|combien|quand|où|comment|"
+    r"pourquoi|d['’]\s*ici|depuis|(?:avec|à|dans|de|sur|pour|par|en) (?:quel|qui|combien)|"
+    r"who|what|which|how|where|when|why|(?:at|in|on|for|with|from) which)\b)"
+    r"|\s*;\s*",
+    re.IGNORECASE,
+)
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a question asks: "Combien d'emplois en Midi-Pyrénées, et
+    combien de salariés en Occitanie ?" asks two, each answered by its own
+    article. One part (the question itself) when it asks one thing, or when a
+    part would be too short to stand alone."""
+    parts = [p.strip(" ,;?") for p in _SECOND_QUESTION.split(question)]
+    if len(parts) < 2 or any(len(p.split()) < 3 for p in parts):
+        return [question]
+    return [p[:1].upper() + p[1:] + " ?" for p in parts]
+
+
 _ENGLISH = re.compile(
     r"\b(?:the|what|which|who|whom|where|when|how|does|did|is|are|was|were|of|in|and|with)\b",
     re.IGNORECASE,

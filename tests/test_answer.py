@@ -53,6 +53,29 @@ def test_questions_cover_every_article(assistant):
     assert docs == set(assistant.documents)
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "Combien d'emplois représente le numérique en Midi-Pyrénées, et combien de "
+            "salariés l'écosystème numérique compte-t-il en Occitanie ?",
+            ("34 000 emplois", "52 500 salariés"),
+        ),
+        (
+            "Who launched the French Tech platform, and who designated Aniti as one of the "
+            "French AI clusters?",
+            ("Fleur Pellerin", "Emmanuel Macron"),
+        ),
+    ],
+)
+def test_a_two_part_question_is_answered_by_its_first_two_excerpts(assistant, question, expected):
+    """Each part has its answer in another article: both come first."""
+    answer = assistant.ask(question)
+    first = " ".join(e.text for e in answer.excerpts[:2])
+    assert all(part in first for part in expected)
+    assert len({e.citation.doc_id for e in answer.excerpts[:2]}) == 2
+
+
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
 def test_excerpts_citations_and_highlights_are_consistent(assistant, mode):
     answer = assistant.ask(

@@ -8,6 +8,7 @@ from qa.text import (
     fold,
     is_english,
     ordered_stems,
+    question_parts,
     split_sentences,
     tokenize,
 )
@@ -139,3 +140,24 @@ def test_english_questions_are_told_from_french_ones():
     assert is_english("How much is the AI plan of the region worth?")
     assert not is_english("Qui est le maire de Bègles ?")
     assert not is_english("Combien coûte le plan IA de la Région ?")
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "Combien d'emplois en Midi-Pyrénées, et combien de salariés en Occitanie ?",
+            ["Combien d'emplois en Midi-Pyrénées ?", "Combien de salariés en Occitanie ?"],
+        ),
+        (
+            "Who is the director of Digital Place, and who is its president?",
+            ["Who is the director of Digital Place ?", "Who is its president ?"],
+        ),
+        ("Combien de start-up et de PME sont installées à La Cité ?", None),
+        ("Qui dirige Digital Place et FrenchSouth.digital ?", None),
+        # A part too short to stand alone keeps the question whole.
+        ("Qui est le maire et qui ?", None),
+    ],
+)
+def test_a_question_that_asks_two_things_is_split(question, parts):
+    assert question_parts(question) == (parts or [question])
