@@ -39,7 +39,8 @@ QUEUE_SIZE = 64
 
 
 def render(answer: Answer, documents: dict[str, Any] | None = None, typed: str = "") -> str:
-    """The reply in French: the answering sentence first, then the numbered
+    """The reply in French: the short answer when there is one ("Réponse :
+    40 start-up"), the answering sentence, then the numbered
     excerpts (title, file, position, sentence marked), each with the whole
     article one click away; or a plain "no answer" with the closest passages
     set apart. When the question `typed` was a follow-up, the reply says how
@@ -61,7 +62,11 @@ def render(answer: Answer, documents: dict[str, Any] | None = None, typed: str =
         return "\n\n".join(parts)
     lead = answer.excerpts[0]
     sentence = " … ".join(lead.highlighted) or lead.text
-    parts.append(f"**Réponse :** « {_escape(sentence)} » — *{_escape(lead.citation.title)}* [1]")
+    quoted = f"« {_escape(sentence)} » — *{_escape(lead.citation.title)}* [1]"
+    if answer.short is not None:
+        parts.append(f"**Réponse : {_escape(answer.short.text)}**  \n{quoted}")
+    else:
+        parts.append(f"**Réponse :** {quoted}")
     excerpts = [_render_excerpt(i, e, documents) for i, e in enumerate(answer.excerpts, 1)]
     return "\n\n".join(parts) + "\n\n---\n\n" + "\n\n---\n\n".join(excerpts)
 

@@ -35,16 +35,27 @@ from qa.corpus import Document
 from qa.decide import Answerability, Signals, feature_matrix, load_model
 from qa.errors import IndexCorruptedError
 from qa.retrieval import Hit, Query
+from qa.short import (
+    SHORT_FEATURES,
+    ShortAnswer,
+    SpanCandidate,
+    short_kind,
+    short_matrix,
+    span_candidates,
+)
 from qa.text import (
     ENTITY_ANSWERS,
     Span,
     analyze,
+    counted_word,
     counts_term,
     fold,
     is_english,
+    key_words,
     ordered_stems,
     split_sentences,
     typed_spans,
+    words_with_terms,
 )
 
 
@@ -97,6 +108,9 @@ class Answer:
     #: When abstaining: the nearest excerpts, below the threshold, to show
     #: apart as "closest passages" (never as an answer).
     closest: tuple[Excerpt, ...] = field(default_factory=tuple)
+    #: What the question asks for, cut from the first excerpt (`qa.short`),
+    #: when the model trusts it enough.
+    short: ShortAnswer | None = None
 
     @property
     def best_confidence(self) -> float:
@@ -187,17 +201,22 @@ def build_answer(
         # The question is answered: the best k sentences are shown, each
         # with its own (lower) confidence, so that a second article's part
         # of the answer is not cut.
-        ranked = _merge(
-            [ranked, *(rank_candidates(q, h, docs, sentences, model) for q, h in parts)]
+        ranked = merge_rankings(
+            [ranked, *(rank_candidates(*part, docs, sentences, model) for part in parts)]
         )
         confidence = {(c.doc_id, c.index): c.confidence for c in ranked}
+        lead: Candidate | None = None
         for candidate in ranked:
             if candidate.index in used.get(candidate.doc_id, ()):
                 continue
+            lead = lead or candidate
             excerpts.append(_excerpt(candidate, docs, excerpt_chars, used, confidence))
             if len(excerpts) == k:
                 break
-        return Answer(query.text, mode, tuple(excerpts), False, "", warnings)
+        short = None
+        if lead is not None:
+            short = short_answer(query, lead, excerpts[0], docs, sentences, model)
+        return Answer(query.text, mode, tuple(excerpts), False, "", warnings, short=short)
     confidence = {(c.doc_id, c.index): c.confidence for c in ranked}
     closest = []
     for candidate in ranked:
@@ -205,15 +224,122 @@ def build_answer(
             closest.append(_excerpt(candidate, docs, excerpt_chars, used, confidence))
             if len(closest) == CLOSEST:
                 break
-    best = ranked[0].confidence if ranked else 0.0
-    reason = (
-        "The articles do not answer this question: the closest passage has "
-        f"confidence {best:.2f}, below the threshold {threshold:.2f}."
-    )
+    reason = explain_abstention(query, ranked[0] if ranked else None, threshold)
     return Answer(query.text, mode, (), True, reason, warnings, tuple(closest))
 
 
-def _merge(rankings: list[list[Candidate]]) -> list[Candidate]:
+#: What a question of each kind asks for, as the reason for abstaining names it.
+_ASKED = {
+    "number": "le chiffre demandé",
+    "money": "le montant demandé",
+    "area": "la surface demandée",
+    "percent": "la part demandée",
+    "duration": "la durée demandée",
+    "date": "la date demandée",
+    "person": "le nom de la personne demandée",
+    "place": "le lieu demandé",
+    "organisation": "le nom de l'organisation demandée",
+}
+
+
+def explain_abstention(query: Query, best: Candidate | None, threshold: float) -> str:
+    """Why the assistant does not answer, in the reader's words, from what
+    the engine measured: a name no article mentions ("Aucun article ne parle
+    de « Strasbourg »"), a word none uses, or, when the articles do talk
+    about the question's subject, the kind of fact none of the closest
+    sentences gives ("aucun ne donne le nombre d'élèves"). Then the
+    confidence against the threshold."""
+    score = best.confidence if best is not None else 0.0
+    tail = f" (confiance {score:.2f}, sous le seuil {threshold:.2f})."
+    words = words_with_terms(query.text)
+    names = [w for w in key_words(query.text) if _all_unknown(w, words, query.unknown)]
+    if names:
+        return f"Aucun article ne parle de {_quoted(names)}{tail}"
+    english = is_english(query.text)
+    rare = [
+        w
+        for w, terms in words
+        if not english and terms <= query.unknown and any(t in query.weights for t in terms)
+    ]
+    if rare:
+        noun = "le mot" if len(rare) == 1 else "les mots"
+        return f"Aucun article n'emploie {noun} {_quoted(rare)}{tail}"
+    signals = best.signals if best is not None else None
+    kind = short_kind(query.wants, query.counted)
+    if kind is not None and signals is not None and not signals.has_wanted_new:
+        counted = counted_word(query.text)
+        asked = _ASKED.get(kind, "ce qui est demandé")
+        if kind == "number" and counted:
+            asked = f"le nombre {'d’' if counted[:1].lower() in 'aeéèêiîoôuhy' else 'de '}{counted}"
+        subject = [w for w in key_words(query.text) if not _all_unknown(w, words, query.unknown)]
+        about = f" : les passages les plus proches parlent de {_quoted(subject)}" if subject else ""
+        return f"Aucun article ne donne {asked}{about}{tail}"
+    return f"Aucun passage des articles ne répond assez sûrement à la question{tail}"
+
+
+def _all_unknown(
+    word: str, words: list[tuple[str, frozenset[str]]], unknown: frozenset[str]
+) -> bool:
+    terms = frozenset(analyze(word, query=True))
+    return bool(terms) and terms <= unknown
+
+
+def _quoted(words: list[str]) -> str:
+    quoted = [f"« {w} »" for w in dict.fromkeys(words)]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " ni de " + quoted[-1]
+
+
+def short_spans(
+    query: Query,
+    lead: Candidate,
+    docs: Mapping[str, Document],
+    sentences: Mapping[str, SentenceIndex],
+) -> tuple[list[SpanCandidate], np.ndarray]:
+    """The spans of the answering sentence `lead` that may be the short
+    answer, and their rows of `qa.short.SHORT_FEATURES`."""
+    kind = short_kind(query.wants, query.counted)
+    if kind is None:
+        return [], np.zeros((0, len(SHORT_FEATURES)))
+    spans = span_candidates(
+        docs[lead.doc_id].text,
+        sentences[lead.doc_id].notes.sentences[lead.index],
+        kind,
+        fold(query.text),
+        frozenset(query.weights),
+        query.counted,
+    )
+    x = short_matrix(spans, lead.confidence, kind, query.counted is not None)
+    return spans, x
+
+
+def short_answer(
+    query: Query,
+    lead: Candidate,
+    excerpt: Excerpt,
+    docs: Mapping[str, Document],
+    sentences: Mapping[str, SentenceIndex],
+    model: Answerability,
+) -> ShortAnswer | None:
+    """The most probable span of the first excerpt's answering sentence,
+    when the model's probability clears its threshold; offsets into `excerpt`."""
+    if model.short is None:
+        return None
+    spans, x = short_spans(query, lead, docs, sentences)
+    window = excerpt.citation
+    inside = [i for i, s in enumerate(spans) if s.start >= window.start and s.end <= window.end]
+    if not inside:
+        return None
+    p = model.short.probabilities(x[inside])
+    best = int(np.argmax(p))
+    if p[best] < model.short_threshold:
+        return None
+    span = spans[inside[best]]
+    start, end = span.start - window.start, span.end - window.start
+    kind = short_kind(query.wants, query.counted) or ""
+    return ShortAnswer(excerpt.text[start:end], kind, start, end, round(float(p[best]), 4))
+
+
+def merge_rankings(rankings: list[list[Candidate]]) -> list[Candidate]:
     """One ranking from the whole question's and its parts': each sentence
     with the best confidence any of them gave it, best first."""
     best: dict[tuple[str, int], Candidate] = {}

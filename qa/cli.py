@@ -8,6 +8,7 @@ how to fix it), 2 bad input (empty question, unknown mode, missing corpus),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -59,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("-k", type=int, help="excerpts per question (default 5, or QA_K)")
     ev.add_argument("--json", metavar="FILE", help="write every figure and result as JSON")
     ev.add_argument("--sweep-threshold", action="store_true", help="sweep abstention thresholds")
+    ev.add_argument(
+        "--plot", metavar="FILE", help="write the abstention trade-off curve as a PNG (matplotlib)"
+    )
     ev.add_argument(
         "--train-answerability",
         action="store_true",
@@ -144,7 +148,18 @@ def _train(assistant: object, questions_file: str) -> None:
             f"unanswerable abstained {f['abstained_ok']:.3f}, "
             f"answerable abstained {f['abstained_wrong']:.3f}"
         )
-    print(f"  saved: logistic, threshold {model.threshold:.3f}\n")
+    # The short answers are fitted on the sentences the new model leads with.
+    short, threshold, short_figures = decide.fit_short(ev.short_training(assistant, dev))
+    model = dataclasses.replace(model, short=short, short_threshold=threshold)
+    model.fitted["short_answer"] = short_figures
+    decide.save_model(model)
+    print(f"  saved: logistic, threshold {model.threshold:.3f}")
+    print(
+        f"  short answers (cross-validated on dev): best span right "
+        f"{short_figures['best_span_right']:.3f}; at threshold {threshold:.3f} offered for "
+        f"{short_figures['offered']:.3f} of the questions with a candidate, right "
+        f"{short_figures['accuracy_offered']:.3f} of the time\n"
+    )
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -180,6 +195,13 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.json).write_text(
             json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
         )
+    if args.plot:
+        from qa.decide import load_model
+
+        threshold = settings.min_confidence
+        threshold = threshold if threshold >= 0 else load_model().threshold
+        ev.plot_tradeoff(report, args.plot, threshold, args.split)
+        print(f"\ntrade-off curve -> {args.plot}")
     bars = ev.Bars(
         args.min_answer_at_1,
         args.min_answer_at_k,
@@ -202,6 +224,13 @@ def format_answer(answer: Answer, color: bool = False) -> str:
     blocks = [
         _format_excerpt(i, excerpt, width, color) for i, excerpt in enumerate(answer.excerpts, 1)
     ]
+    if answer.short is not None:
+        on, off = ("\033[1m", "\033[0m") if color else ("", "")
+        blocks.insert(
+            0,
+            f"{on}Réponse : {answer.short.text}{off}  "
+            f"(from [1], confidence {answer.short.confidence:.2f})",
+        )
     return "\n\n".join(blocks)
 
 

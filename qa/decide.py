@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
+from qa.short import SHORT_FEATURES
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
 
@@ -216,6 +217,10 @@ class Answerability:
     threshold: float
     #: How it was fitted and what it measured (cross-validated, dev split).
     fitted: dict[str, Any] = field(default_factory=dict)
+    #: The short-answer model over `qa.short.SHORT_FEATURES` (None: no short
+    #: answers), and the probability a short answer needs to be shown.
+    short: Linear | None = None
+    short_threshold: float = 1.0
 
     def score(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """Each candidate's confidence, and the probability that the question
@@ -229,7 +234,7 @@ class Answerability:
         return answered * p / max(float(p.max()), 1e-12), answered
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "features": list(FEATURES),
             "question_features": list(QUESTION_FEATURES),
             "ranker": self.ranker.to_json(),
@@ -237,6 +242,13 @@ class Answerability:
             "threshold": round(float(self.threshold), 6),
             "fitted": self.fitted,
         }
+        if self.short is not None:
+            data["short_answer"] = {
+                "features": list(SHORT_FEATURES),
+                "model": self.short.to_json(),
+                "threshold": round(float(self.short_threshold), 6),
+            }
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Answerability:
@@ -247,11 +259,23 @@ class Answerability:
                 f"{MODEL_FILE.name} was fitted on other features; refit it with "
                 "`qa eval --train-answerability`"
             )
+        short, short_threshold = None, 1.0
+        if "short_answer" in data:
+            part = data["short_answer"]
+            if tuple(part["features"]) != SHORT_FEATURES:
+                raise ModelError(
+                    f"{MODEL_FILE.name}: the short-answer model was fitted on other "
+                    "features; refit it with `qa eval --train-answerability`"
+                )
+            short = Linear.from_json(part["model"], len(SHORT_FEATURES))
+            short_threshold = float(part["threshold"])
         return cls(
             Linear.from_json(data["ranker"], len(FEATURES)),
             Linear.from_json(data["gate"], len(QUESTION_FEATURES)),
             threshold=float(data["threshold"]),
             fitted=dict(data.get("fitted", {})),
+            short=short,
+            short_threshold=short_threshold,
         )
 
 
@@ -398,3 +422,66 @@ def _cv_figures(
             for t, w, o in curve[:: max(1, len(curve) // 60)]
         ],
     }
+
+
+@dataclass(frozen=True)
+class ShortQuestion:
+    """One dev question's short-answer candidates (the spans of the first
+    excerpt's answering sentence): features and whether each is right."""
+
+    id: str
+    kind: str
+    x: np.ndarray
+    y: np.ndarray
+
+
+def fit_short(
+    questions: list[ShortQuestion], min_accuracy: float = 0.8, folds: int = 5
+) -> tuple[Linear, float, dict[str, Any]]:
+    """The short-answer model and its threshold: the lowest probability at
+    which, on cross-validated predictions (folds by question), the short
+    answers offered are right at least `min_accuracy` of the time."""
+    from sklearn.model_selection import KFold
+
+    usable = [q for q in questions if len(q.y)]
+    best = np.zeros(len(usable))
+    right = np.zeros(len(usable), dtype=bool)
+    outer = KFold(n_splits=folds, shuffle=True, random_state=0)
+    for train, held in outer.split(np.zeros(len(usable))):
+        chosen = [usable[i] for i in train]
+        model = Linear.fit(np.vstack([q.x for q in chosen]), np.concatenate([q.y for q in chosen]))
+        for i in held:
+            p = model.probabilities(usable[i].x)
+            best[i], right[i] = float(p.max()), bool(usable[i].y[int(np.argmax(p))])
+    # The accuracy of the short answers offered above each threshold, read
+    # from an isotonic fit of rightness on probability: raw counts over a
+    # hundred questions zigzag, and the zigzag would pick the threshold.
+    from sklearn.isotonic import IsotonicRegression
+
+    smooth = IsotonicRegression(out_of_bounds="clip").fit(best, right).predict(best)
+    curve = []
+    for t in np.unique(np.round(best, 4)):
+        offered = best >= t
+        curve.append((float(t), float(offered.mean()), float(smooth[offered].mean())))
+    good = [row for row in curve if row[2] >= min_accuracy]
+    chosen_row = max(good, key=lambda r: (r[1], -r[0])) if good else (1.0, 0.0, 0.0)
+    below = [t for t, _, _ in curve if t < chosen_row[0]]
+    # Midway to the next probability down, as for the abstention threshold.
+    threshold = (chosen_row[0] + below[-1]) / 2 if below and good else chosen_row[0]
+    model = Linear.fit(np.vstack([q.x for q in usable]), np.concatenate([q.y for q in usable]))
+    figures = {
+        "questions": len(questions),
+        "with_candidates": len(usable),
+        "spans": int(sum(len(q.y) for q in usable)),
+        "best_span_right": round(float(right.mean()), 4) if len(usable) else 0.0,
+        "min_accuracy": min_accuracy,
+        "threshold": round(float(threshold), 6),
+        "offered": round(chosen_row[1], 4),
+        "accuracy_offered": round(float(right[best >= chosen_row[0]].mean()), 4) if good else 0.0,
+        "accuracy_offered_smoothed": round(chosen_row[2], 4),
+        "curve": [
+            [round(t, 4), round(o, 4), round(a, 4)]
+            for t, o, a in curve[:: max(1, len(curve) // 40)]
+        ],
+    }
+    return model, threshold, figures

@@ -26,9 +26,10 @@ import numpy as np
 
 from qa.answer import Answer
 from qa.corpus import normalize
-from qa.decide import TrainingQuestion
+from qa.decide import ShortQuestion, TrainingQuestion, load_model
 from qa.errors import InputError
 from qa.settings import MODES
+from qa.short import MAX_WORDS
 from qa.text import APOSTROPHES
 
 _SPACES = re.compile(r"\s+")
@@ -74,6 +75,9 @@ class QuestionResult:
     latency_ms: float
     #: First excerpt's file and answering sentence, to show what came back.
     first: str = ""
+    #: The short answer offered ("" for none), and whether it is right.
+    short: str = ""
+    short_right: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,8 @@ def judge(question: EvalQuestion, answer: Answer, ms: float) -> QuestionResult:
         best_confidence=round(answer.best_confidence, 4),
         latency_ms=round(ms, 3),
         first=first,
+        short=answer.short.text if answer.short else "",
+        short_right=bool(answer.short and short_is_right(answer.short.text, question.answers)),
     )
 
 
@@ -312,6 +318,9 @@ def score(
         [by_id[q.id].best_confidence for q in unanswerable],
     )
     metrics["abstained_wrong"] = _share(by_id[q.id].abstained for q in answerable)
+    offered = [by_id[q.id] for q in answerable if by_id[q.id].short]
+    metrics["short_offered"] = len(offered) / len(answerable) if answerable else 0.0
+    metrics["short_accuracy"] = _share(r.short_right for r in offered)
     latencies = [r.latency_ms for r in by_id.values()]
     metrics["p50_ms"] = float(np.percentile(latencies, 50)) if latencies else 0.0
     metrics["p95_ms"] = float(np.percentile(latencies, 95)) if latencies else 0.0
@@ -470,6 +479,102 @@ def training_questions(
     return out
 
 
+def short_training(
+    assistant: Any, questions: Sequence[EvalQuestion], mode: str = "hybrid"
+) -> list[ShortQuestion]:
+    """Each answerable question's short-answer candidates as `qa.decide`
+    sees them: the spans of the sentence the answer would lead with, each
+    labelled right when it holds a gold answer string in at most
+    `MAX_WORDS` words (the metric's rule)."""
+    from qa.answer import merge_rankings, rank_candidates, short_spans
+
+    model = load_model()
+    out = []
+    for q in questions:
+        if not q.answerable:
+            continue
+        found = assistant.retriever.retrieve(q.question, mode, assistant.settings.candidates)
+        docs, sentences = assistant.documents, assistant.sentences
+        ranked = merge_rankings(
+            [
+                rank_candidates(query, hits, docs, sentences, model)
+                for query, hits in ((found.query, found.hits), *found.parts)
+            ]
+        )
+        if not ranked:
+            continue
+        spans, x = short_spans(found.query, ranked[0], docs, sentences)
+        text = docs[ranked[0].doc_id].text
+        labels = [short_is_right(text[s.start : s.end], q.answers) for s in spans]
+        out.append(ShortQuestion(q.id, q.kind, x, np.array(labels, dtype=bool)))
+    return out
+
+
+def short_is_right(short: str, answers: Sequence[str]) -> bool:
+    """A short answer is right when it holds a gold answer string and has at
+    most `MAX_WORDS` words."""
+    key = match_key(short)
+    return len(short.split()) <= MAX_WORDS and any(match_key(a) in key for a in answers)
+
+
+def tradeoff(results: Sequence[QuestionResult]) -> list[tuple[float, float, float]]:
+    """(threshold, answerable wrongly abstained, unanswerable abstained) for
+    every threshold on the best confidence that changes a decision: the whole
+    trade-off curve of abstention, from answering everything to nothing."""
+    ans = np.array([r.best_confidence for r in results if r.answerable])
+    una = np.array([r.best_confidence for r in results if not r.answerable])
+    points = np.unique(np.concatenate([[0.0], ans, una, [1.0 + 1e-9]]))
+    return [
+        (
+            float(t),
+            float(np.mean(ans < t)) if len(ans) else 0.0,
+            float(np.mean(una < t)) if len(una) else 0.0,
+        )
+        for t in points
+    ]
+
+
+def plot_tradeoff(report: Evaluation, path: Path | str, threshold: float, split: str) -> None:
+    """The trade-off curve of each mode as a PNG (matplotlib), with the
+    operating point at `threshold` marked."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError(
+            "--plot needs matplotlib: pip install -e '.[test]' (or pip install matplotlib)"
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    for m in report.modes:
+        curve = tradeoff(m.results)
+        ax.plot(
+            [w for _, w, _ in curve],
+            [o for _, _, o in curve],
+            drawstyle="steps-post",
+            label=f"{m.mode} (AUC {m.metrics['auc_answerable']:.3f})",
+        )
+        wrong = _share(r.abstained for r in m.results if r.answerable)
+        ok = _share(r.abstained for r in m.results if not r.answerable)
+        ax.plot([wrong], [ok], "o", color=ax.lines[-1].get_color())
+    ax.axvline(0.03, color="grey", linestyle=":", linewidth=1)
+    ax.axhline(0.90, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("answerable questions wrongly abstained")
+    ax.set_ylabel("unanswerable questions abstained")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(
+        f"Abstention trade-off, {Path(report.questions_file).name}, split {split}\n"
+        f"dots: the threshold in use ({threshold:.2f}); dotted lines: the goal",
+        fontsize=10,
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
 def check_bars(report: Evaluation, bars: Bars, mode: str) -> list[str]:
     """What falls short of `bars` for `mode` (empty: everything holds)."""
     by_mode = {m.mode: m.metrics for m in report.modes}
@@ -529,14 +634,16 @@ def _group_tables(report: Evaluation) -> str:
             out += [
                 "",
                 f"| {m.mode} by {title} | n | answer@1 | answer@{report.k} "
-                "| unanswerable abstained | answerable abstained |",
-                "|---|---|---|---|---|---|",
+                "| unanswerable abstained | answerable abstained | short offered "
+                "| short right |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for name, g in groups.items():
                 n = report.group_sizes.get(f"{title}:{name}", 0)
                 out.append(
                     f"| {name} | {n} | {g['answer@1']:.3f} | {g[f'answer@{report.k}']:.3f} "
-                    f"| {g['abstained_ok']:.3f} | {g['abstained_wrong']:.3f} |"
+                    f"| {g['abstained_ok']:.3f} | {g['abstained_wrong']:.3f} "
+                    f"| {g['short_offered']:.3f} | {g['short_accuracy']:.3f} |"
                 )
     return "\n".join(out)
 

@@ -184,20 +184,38 @@ def _singular(token: str) -> str:
 _KEY = re.compile(r"(?<!^)(?<![\w-])(?:[A-ZÀ-ÖØ-Þ][\w&.-]*\w|\d[\d .,]*\d|\d)")
 
 
-def key_terms(question: str) -> frozenset[str]:
-    """Terms of the names and numbers a question asks about ("à Lyon", "en
-    1995", "Google"). An article that never mentions one cannot answer it.
-
-    The first word is skipped (any sentence starts with a capital), and so are
-    acronyms of up to three letters ("IA", "AI", "PIB"): they are translated
-    or spelt out too often to be required verbatim.
-    """
-    words = [
+def key_words(question: str) -> list[str]:
+    """The names and numbers a question asks about, as written ("Lyon",
+    "1995", "Google"). The first word is skipped (any sentence starts with a
+    capital), and so are acronyms of up to three letters ("IA", "AI", "PIB"):
+    they are translated or spelt out too often to be required verbatim."""
+    return [
         m.group()
         for m in _KEY.finditer(question.strip())
         if not (m.group().isupper() and len(m.group()) <= 3 and m.group().isalpha())
     ]
-    return frozenset(t for w in words for t in analyze(w, query=True))
+
+
+def key_terms(question: str) -> frozenset[str]:
+    """Terms of `key_words`: an article that never mentions one cannot answer."""
+    return frozenset(t for w in key_words(question) for t in analyze(w, query=True))
+
+
+_WORDS = re.compile(r"\w+(?:[-’']\w+)*")
+
+
+def words_with_terms(question: str) -> list[tuple[str, frozenset[str]]]:
+    """Each word of `question` as written, with the terms it analyses to
+    (none for a stop word): what an explanation quotes back to the reader."""
+    out = []
+    for m in _WORDS.finditer(question):
+        word = m.group()
+        # "l'école" is quoted "école"
+        word = _ELISION.sub("", word.translate(APOSTROPHES))
+        terms = frozenset(analyze(word, query=True))
+        if terms:
+            out.append((word, terms))
+    return out
 
 
 # --- expected answer type -------------------------------------------------------
@@ -302,13 +320,17 @@ _COUNTED = re.compile(
 )
 
 
+def counted_word(question: str) -> str | None:
+    """What a "how many" question counts, as written ("salariés"), or None."""
+    match = _COUNTED.search(question)
+    return match.group(1) if match else None
+
+
 def counted_term(question: str) -> str | None:
     """The stem of what a "how many" question counts ("Combien de salariés
     Airbus emploie-t-il ?" -> the stem of "salariés"), or None."""
-    match = _COUNTED.search(question)
-    if match is None:
-        return None
-    terms = analyze(match.group(1), query=True)
+    word = counted_word(question)
+    terms = analyze(word, query=True) if word else []
     return terms[0] if terms else None
 
 

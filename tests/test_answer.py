@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from qa import Answer, InputError
@@ -76,6 +77,74 @@ def test_a_two_part_question_is_answered_by_its_first_two_excerpts(assistant, qu
     assert len({e.citation.doc_id for e in answer.excerpts[:2]}) == 2
 
 
+@pytest.mark.parametrize(
+    ("question", "short", "kind"),
+    [
+        ("Qui est le président de FrenchSouth.digital ?", "Pierre Deniset", "person"),
+        ("Quel est le budget du plan IA de l'Occitanie ?", "50 millions d’euros", "money"),
+        ("Combien de start-up se sont installées à La Cité en moins de 6 mois ?", "40 start-up",
+         "number"),
+    ],
+)  # fmt: skip
+def test_a_short_answer_leads_with_offsets_into_the_first_excerpt(assistant, question, short, kind):
+    answer = assistant.ask(question)
+    assert answer.short is not None
+    assert answer.short.text == short and answer.short.kind == kind
+    first = answer.excerpts[0]
+    assert first.text[answer.short.start : answer.short.end] == short
+    # Inside the highlighted sentence, never elsewhere in the excerpt.
+    start, end = answer.short.start, answer.short.end
+    assert any(h.start <= start < end <= h.end for h in first.highlights)
+    assert answer.short.confidence >= load_model().short_threshold
+    assert answer.to_dict()["short"]["text"] == short
+
+
+def test_no_short_answer_when_the_question_asks_no_kind(assistant):
+    answer = assistant.ask("Que trouve-t-on à l'intérieur de l'Experiences Lab toulousain ?")
+    assert answer.short is None
+    assert answer.to_dict()["short"] is None
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("Quelle est la population de Strasbourg ?", "Aucun article ne parle de « Strasbourg »"),
+        ("What is the capital of Australia?", "Aucun article ne parle de « Australia »"),
+        ("En quelle année Digital Place a-t-il été fondé ?", "n'emploie le mot « fondé »"),
+    ],
+)
+def test_an_abstention_says_what_is_missing(assistant, question, reason):
+    answer = assistant.ask(question)
+    assert answer.abstained and answer.short is None
+    assert reason in answer.reason
+    assert "sous le seuil" in answer.reason
+
+
+def test_an_abstention_names_the_fact_no_article_gives():
+    """When the articles talk about the subject but no close sentence holds
+    the kind of fact asked for, the reason names that fact."""
+    from qa.answer import Candidate, explain_abstention
+    from qa.decide import Signals
+    from qa.retrieval import Query
+
+    query = Query(
+        "Combien d'élèves l'école IA de Castelnau a-t-elle formés ?",
+        ("elev", "ecol", "castelnau", "form"),
+        {"elev": 2.0, "ecol": 1.0, "castelnau": 2.0, "form": 1.0},
+        np.zeros(3),
+        keys=frozenset({"castelnau"}),
+        wants="number",
+        counted="elev",
+    )
+    signals = Signals(
+        0.8, 0.8, 1.0, 0.6, 0.2, True, True, False, 0.0, 0.0, 0.0, False, False, True, False, 0.2
+    )
+    best = Candidate("a", 0, [], 1.0, 0.8, signals, confidence=0.2)
+    reason = explain_abstention(query, best, 0.3)
+    assert reason.startswith("Aucun article ne donne le nombre d’élèves")
+    assert "« Castelnau »" in reason and "confiance 0.20, sous le seuil 0.30" in reason
+
+
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
 def test_excerpts_citations_and_highlights_are_consistent(assistant, mode):
     answer = assistant.ask(
@@ -113,7 +182,7 @@ def test_off_topic_questions_abstain(assistant, question):
     answer = assistant.ask(question)
     assert answer.abstained
     assert answer.excerpts == ()
-    assert "threshold" in answer.reason
+    assert "seuil" in answer.reason
     assert answer.closest and answer.best_confidence < load_model().threshold
 
 

@@ -6,10 +6,19 @@ from app import build_demo, render
 
 
 def test_render_leads_with_the_sentence_and_cites(assistant):
-    answer = assistant.ask("Qui a lancé la plateforme French Tech ?")
+    answer = assistant.ask("Que trouve-t-on à l'intérieur de l'Experiences Lab toulousain ?")
+    assert answer.short is None
     page = render(answer, assistant.documents)
     assert page.startswith("**Réponse :** « ")
-    assert "Fleur Pellerin" in page.split("\n")[0]
+    assert "<mark>" in page and "<details><summary>Lire l'article entier</summary>" in page
+
+
+def test_render_leads_with_the_short_answer_then_the_sentence(assistant):
+    answer = assistant.ask("Qui a lancé la plateforme French Tech ?")
+    page = render(answer, assistant.documents)
+    lines = page.split("\n")
+    assert lines[0].startswith("**Réponse : Fleur Pellerin**")
+    assert lines[1].startswith("« ") and "Fleur Pellerin" in lines[1]
     assert "**[1] Toulouse en bonne voie" in page
     assert "<mark>" in page and "002\\_ff58c89954683044.txt" in page
     assert "<details><summary>Lire l'article entier</summary>" in page

@@ -29,7 +29,8 @@ def test_ask_json(ask):
 def test_ask_text_marks_the_highlight(ask):
     code, out, _ = ask("-k", "2", "--mode", "lexical", "Qui a lancé la plateforme French Tech ?")
     assert code == 0
-    assert out.startswith("[1] Toulouse en bonne voie")
+    assert out.startswith("Réponse : Fleur Pellerin")
+    assert "\n\n[1] Toulouse en bonne voie" in out
     assert "**" in out and "Fleur Pellerin" in out
     assert "[3]" not in out
 
@@ -37,7 +38,14 @@ def test_ask_text_marks_the_highlight(ask):
 def test_ask_abstains_in_words(ask):
     code, out, _ = ask("What is the capital of Australia?")
     assert code == 0
-    assert out.startswith("No answer in these articles.")
+    assert out.startswith("No answer in these articles. Aucun article ne parle de « Australia »")
+
+
+def test_ask_leads_with_the_short_answer(ask):
+    code, out, _ = ask("Qui est le président de FrenchSouth.digital ?")
+    assert code == 0
+    assert out.startswith("Réponse : Pierre Deniset  (from [1], confidence ")
+    assert "\n\n[1] " in out
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The fitted answerability model: features, JSON round trip, fitting."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,12 +12,14 @@ from qa.decide import (
     QUESTION_FEATURES,
     Answerability,
     Linear,
+    ShortQuestion,
     Signals,
     TrainingQuestion,
     feature_matrix,
     question_features,
 )
 from qa.errors import ModelError
+from qa.short import SHORT_FEATURES
 
 
 def signals(cos: float, coverage: float = 0.5) -> Signals:
@@ -101,3 +104,45 @@ def test_the_shipped_model_was_fitted_on_dev():
     assert model.fitted["on"] == "dev split"
     assert 0 < model.threshold < 1
     assert model.fitted["logistic"]["abstained_wrong"] <= 0.03
+
+
+def short_synthetic(n: int, seed: int = 0) -> list[ShortQuestion]:
+    """Two spans per question; the right one is nearer the question's words
+    most of the time, so nearness predicts rightness but not perfectly."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        near = rng.uniform(0, 1, 2)
+        y = np.zeros(2, dtype=bool)
+        y[int(np.argmax(near + rng.normal(0, 0.3, 2)))] = rng.uniform() < 0.8
+        x = np.zeros((2, len(SHORT_FEATURES)))
+        x[:, SHORT_FEATURES.index("near")] = near
+        x[:, SHORT_FEATURES.index("confidence")] = rng.uniform(0.3, 1.0)
+        out.append(ShortQuestion(f"q{i}", "number", x, y))
+    return out
+
+
+def test_short_answers_are_offered_where_cross_validation_says_they_are_right(tmp_path):
+    short, threshold, figures = decide.fit_short(short_synthetic(150), min_accuracy=0.8)
+    assert 0 < threshold < 1
+    assert figures["accuracy_offered_smoothed"] >= 0.8
+    assert 0 < figures["offered"] < 1
+    # Saved beside the answerability model, and read back the same.
+    model, _ = decide.fit(synthetic(60), max_wrong=0.05)
+    model = dataclasses.replace(model, short=short, short_threshold=threshold)
+    path = tmp_path / "m.json"
+    decide.save_model(model, path)
+    again = decide.load_model(path)
+    x = short_synthetic(1, seed=5)[0].x
+    assert again.short.probabilities(x) == pytest.approx(short.probabilities(x), abs=1e-6)
+    assert again.short_threshold == pytest.approx(threshold, abs=1e-6)
+    data = json.loads(path.read_text())
+    data["short_answer"]["features"] = ["other"]
+    with pytest.raises(ModelError, match="short-answer"):
+        Answerability.from_json(data)
+
+
+def test_the_shipped_model_offers_short_answers():
+    model = decide.load_model()
+    assert model.short is not None and 0 < model.short_threshold < 1
+    assert model.fitted["short_answer"]["accuracy_offered_smoothed"] >= 0.8

@@ -1,13 +1,22 @@
 """The evaluation: metric code on a hand-checked example, answer matching,
 question-file errors, and the quality bar CI holds on the default set."""
 
+import dataclasses
 import json
 
 import pytest
 
 from qa.cli import main
 from qa.errors import InputError
-from qa.evaluation import EvalQuestion, QuestionResult, answer_rank, load_questions, score
+from qa.evaluation import (
+    EvalQuestion,
+    QuestionResult,
+    answer_rank,
+    load_questions,
+    score,
+    short_is_right,
+    tradeoff,
+)
 
 A, B, C = "a.txt", "b.txt", "c.txt"
 
@@ -66,6 +75,27 @@ def test_auc_counts_pairs_ranked_right():
     ]
     # Pairs (answerable, unanswerable) in the right order: 0.9>0.5, 0.9>0.7, 0.6>0.5.
     assert score(questions, results, k=5)["auc_answerable"] == pytest.approx(3 / 4)
+
+
+def test_short_answers_are_scored_over_the_answerable_questions_offered_one():
+    with_short = [
+        dataclasses.replace(RESULTS[0], short="50 millions d'euros", short_right=True),
+        dataclasses.replace(RESULTS[1], short="y", short_right=False),
+        *RESULTS[2:],
+    ]
+    m = score(QUESTIONS, with_short, k=5)
+    assert m["short_offered"] == pytest.approx(2 / 3)
+    assert m["short_accuracy"] == pytest.approx(1 / 2)
+    assert short_is_right("50 Millions d’euros", ["50 millions d'euros"])
+    nine_words = "un budget de 50 millions d'euros sur quatre ans"
+    assert not short_is_right(nine_words, ["50 millions"])
+
+
+def test_the_tradeoff_curve_runs_from_answering_all_to_none():
+    curve = tradeoff(RESULTS)
+    assert curve[0][1:] == (0.0, 0.0) and curve[-1][1:] == (1.0, 1.0)
+    # Every confidence is 0.5: one step, where both sides flip together.
+    assert [(w, o) for _, w, o in curve] == [(0.0, 0.0), (0.0, 0.0), (1.0, 1.0)]
 
 
 def test_answer_matching_uses_the_engines_normalisation():
@@ -163,17 +193,23 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     report = tmp_path / "eval.json"
     code, out, err = eval_cli(
         capsys, index_dir, seeds, "--split", "test",
-        "--min-answer-at-1", "0.65", "--min-answer-at-k", "0.88",
+        "--min-answer-at-1", "0.67", "--min-answer-at-k", "0.88",
         "--min-abstained", "0.18", "--max-wrong-abstained", "0.06",
-        "--json", str(report),
+        "--json", str(report), "--plot", str(tmp_path / "curve.png"),
     )  # fmt: skip
     assert code == 0, out + err
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| hybrid |" in out and "| lexical |" in out and "| dense |" in out
     assert "| hybrid by kind |" in out and "| paraphrase |" in out
     data = json.loads(report.read_text())
     assert [m["mode"] for m in data["modes"]] == ["dense", "lexical", "hybrid"]
     assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl", "test"))
     assert set(data["modes"][2]["by_kind"]) >= {"paraphrase", "english", "near_topic"}
+    # Short answers: offered for a quarter of the answerable questions, and
+    # right (a gold string in at most 8 words) for 0.84 of those (README).
+    hybrid = data["modes"][2]["metrics"]
+    assert hybrid["short_offered"] >= 0.2 and hybrid["short_accuracy"] >= 0.75
+    assert "| short offered | short right |" in out
 
 
 def test_a_missed_bar_exits_3_and_sweep_recommends(capsys, index_dir, seeds, tmp_path):
