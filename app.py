@@ -49,7 +49,9 @@ def render(answer: Answer, documents: dict[str, Any] | None = None, typed: str =
     if typed and typed.strip() != answer.question:
         parts.append(f"*Question comprise : « {_escape(answer.question)} »*")
     if answer.abstained:
-        parts.append("**Les articles ne répondent pas à cette question.**")
+        parts.append(
+            f"**Les articles ne répondent pas à cette question.** {_escape(answer.reason)}"
+        )
         if answer.closest:
             closest = [
                 _render_excerpt(i, e, documents, closest=True)

@@ -28,7 +28,8 @@ def test_render_abstention_sets_closest_passages_apart(assistant):
     answer = assistant.ask("Qui a remporté le Tour de France 2019 ?")
     assert answer.abstained and answer.closest
     page = render(answer, assistant.documents)
-    assert page.startswith("**Les articles ne répondent pas à cette question.**")
+    assert page.startswith("**Les articles ne répondent pas à cette question.** Aucun ")
+    assert "sous le seuil" in page.split("\n")[0]
     assert "Passages les plus proches" in page
     assert "Réponse :" not in page
 
