@@ -254,7 +254,7 @@ def explain_abstention(query: Query, best: Candidate | None, threshold: float) -
     words = words_with_terms(query.text)
     names = [w for w in key_words(query.text) if _all_unknown(w, words, query.unknown)]
     if names:
-        return f"Aucun article ne parle de {_quoted(names)}{tail}"
+        return f"Aucun article ne parle {_neither('de', names)}{tail}"
     english = is_english(query.text)
     rare = [
         w
@@ -262,8 +262,7 @@ def explain_abstention(query: Query, best: Candidate | None, threshold: float) -
         if not english and terms <= query.unknown and any(t in query.weights for t in terms)
     ]
     if rare:
-        noun = "le mot" if len(rare) == 1 else "les mots"
-        return f"Aucun article n'emploie {noun} {_quoted(rare)}{tail}"
+        return f"Aucun article n'emploie {_neither('le mot', rare)}{tail}"
     signals = best.signals if best is not None else None
     kind = short_kind(query.wants, query.counted)
     if kind is not None and signals is not None and not signals.has_wanted_new:
@@ -272,7 +271,8 @@ def explain_abstention(query: Query, best: Candidate | None, threshold: float) -
         if kind == "number" and counted:
             asked = f"le nombre {'d’' if counted[:1].lower() in 'aeéèêiîoôuhy' else 'de '}{counted}"
         subject = [w for w in key_words(query.text) if not _all_unknown(w, words, query.unknown)]
-        about = f" : les passages les plus proches parlent de {_quoted(subject)}" if subject else ""
+        quoted = ", ".join(f"« {w} »" for w in dict.fromkeys(subject))
+        about = f" : les passages les plus proches parlent de {quoted}" if subject else ""
         return f"Aucun article ne donne {asked}{about}{tail}"
     return f"Aucun passage des articles ne répond assez sûrement à la question{tail}"
 
@@ -284,9 +284,10 @@ def _all_unknown(
     return bool(terms) and terms <= unknown
 
 
-def _quoted(words: list[str]) -> str:
-    quoted = [f"« {w} »" for w in dict.fromkeys(words)]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " ni de " + quoted[-1]
+def _neither(lead: str, words: list[str]) -> str:
+    """ "de « Strasbourg »", or "ni de « Lyon » ni de « Brest »" for several."""
+    quoted = [f"{lead} « {w} »" for w in dict.fromkeys(words)]
+    return quoted[0] if len(quoted) == 1 else " ".join(f"ni {q}" for q in quoted)
 
 
 def short_spans(

@@ -236,7 +236,8 @@ _NUM = rf"(?:\d[\d .,]*|(?:{_NUMBER_WORDS})(?:-\w+)?)"
 _ASKS = {
     "area": re.compile(r"\b(?:surface|superficie|how (?:large|big))\b", re.IGNORECASE),
     "money": re.compile(
-        r"\b(?:budget|montant|coût|coute|coûte|prix|financ\w*|argent|how much money|cost)\b",
+        r"\b(?:budget|montant|coût|coute|coûte|prix|financ\w*|argent|chiffre d['’]affaires|"
+        r"loyer|salaires?|rémunération|how much money|cost|revenue|turnover|rent|salary)\b",
         re.IGNORECASE,
     ),
     "percent": re.compile(
@@ -250,7 +251,7 @@ _ASKS = {
         re.IGNORECASE,
     ),
     "number": re.compile(
-        r"\b(?:combien|how many|nombre|population|chiffre|effectif|salaire)\b", re.IGNORECASE
+        r"\b(?:combien|how many|nombre|population|chiffre|effectif)\b", re.IGNORECASE
     ),
     "person": re.compile(r"^\s*(?:qui|who)\b|\b(?:à qui|par qui|de qui|whom)\b", re.IGNORECASE),
     "place": re.compile(

@@ -111,6 +111,10 @@ def test_no_short_answer_when_the_question_asks_no_kind(assistant):
         ("Quelle est la population de Strasbourg ?", "Aucun article ne parle de « Strasbourg »"),
         ("What is the capital of Australia?", "Aucun article ne parle de « Australia »"),
         ("En quelle année Digital Place a-t-il été fondé ?", "n'emploie le mot « fondé »"),
+        (
+            "Quel est le chiffre d'affaires de Marbotic ?",
+            "Aucun article n'emploie ni le mot « chiffre » ni le mot « affaires »",
+        ),
     ],
 )
 def test_an_abstention_says_what_is_missing(assistant, question, reason):
