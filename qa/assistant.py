@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from pathlib import Path
 
 from qa.answer import Answer, SentenceIndex, build_answer
@@ -9,6 +11,7 @@ from qa.corpus import Corpus, load_corpus
 from qa.embedding import Embedder
 from qa.errors import InputError
 from qa.indexing import BuildReport, ensure_index
+from qa.library import Article, Upload, add_articles, remove_article
 from qa.retrieval import Retrieval, Retriever
 from qa.settings import MODES, Mode, Settings
 
@@ -25,6 +28,8 @@ class Assistant:
         report: BuildReport,
     ) -> None:
         self.settings = settings
+        #: Held while answering and while taking over an updated collection.
+        self._lock = threading.RLock()
         self.corpus = corpus
         self.embedder = embedder
         self.retriever = retriever
@@ -60,14 +65,60 @@ class Assistant:
             corpus=Path(corpus) if corpus is not None else None,
             index=Path(index) if index is not None else None,
         )
-        loaded = load_corpus(settings.corpus)
         embedder = Embedder.load(
             settings.model, settings.device, settings.batch_size, settings.threads, settings.backend
         )
+        return cls._open(settings, embedder, rebuild=rebuild, progress=progress)
+
+    @classmethod
+    def _open(
+        cls, settings: Settings, embedder: Embedder, rebuild: bool = False, progress: bool = False
+    ) -> Assistant:
+        loaded = load_corpus(settings.corpus)
         stored, report = ensure_index(
             loaded.documents, settings, embedder, rebuild=rebuild, progress=progress
         )
         return cls(settings, loaded, embedder, Retriever(stored, embedder, settings), report)
+
+    def articles(self) -> list[Article]:
+        """Every article of the collection, in corpus order, with its passages."""
+        counts = Counter(p.doc_id for p in self.retriever.index.passages)
+        return [
+            Article(d.id, d.title, d.date, d.path, counts[d.id], d.sha256)
+            for d in self.corpus.documents
+        ]
+
+    def add(self, uploads: list[Upload], progress: bool = False) -> list[str]:
+        """Save `uploads` into the corpus folder and update the index (only
+        their passages are embedded); the new articles' ids. Raises
+        `InputError` for a bad file (nothing is written then) or when the
+        collection is read-only."""
+        self._writable()
+        added = add_articles(
+            self.settings.corpus, uploads, self.corpus.documents, self.settings.max_upload_bytes
+        )
+        self._reload(progress)
+        return added
+
+    def remove(self, doc_id: str, progress: bool = False) -> None:
+        """Delete article `doc_id` from the corpus folder and drop its
+        passages from the index (the others are not re-embedded)."""
+        self._writable()
+        remove_article(self.settings.corpus, doc_id, self.corpus.documents)
+        self._reload(progress)
+
+    def _writable(self) -> None:
+        if self.settings.read_only:
+            raise InputError("this collection is read-only (QA_READ_ONLY=1)")
+
+    def _reload(self, progress: bool) -> None:
+        """Reopen the corpus and index with the loaded model, then take the
+        new state over in one step, so an answer sees the old collection or
+        the new one, never a mix."""
+        fresh = self._open(self.settings, self.embedder, progress=progress)
+        with self._lock:
+            state = {k: v for k, v in fresh.__dict__.items() if k != "_lock"}
+            self.__dict__.update(state)
 
     def ask(self, question: str, k: int | None = None, mode: Mode | str | None = None) -> Answer:
         """Up to `k` cited excerpts that answer `question`, or an abstention.
@@ -83,8 +134,9 @@ class Assistant:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise InputError(f"k must be a positive integer, got {k!r}")
         question, warnings = check_question(question, self.settings.max_question_chars)
-        found = self.retriever.retrieve(question, mode, self.settings.candidates)
-        return self.compose(found, k=k, mode=mode, warnings=warnings)
+        with self._lock:
+            found = self.retriever.retrieve(question, mode, self.settings.candidates)
+            return self.compose(found, k=k, mode=mode, warnings=warnings)
 
     def compose(
         self,

@@ -1,4 +1,4 @@
-"""`qa index | ask | eval`: the command line over `Assistant`.
+"""`qa index | ask | list | add | remove | eval`: the command line over `Assistant`.
 
 Exit codes: 0 success, 1 a problem with the index or model (the message says
 how to fix it), 2 bad input (empty question, unknown mode, missing corpus),
@@ -46,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, help="number of excerpts (default 5, or QA_K)")
     ask.add_argument("--mode", help=f"retrieval mode: {', '.join(MODES)} (default hybrid)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    commands.add_parser("list", parents=[common], help="list the articles of the collection")
+    add = commands.add_parser(
+        "add", parents=[common], help="add article files to the collection and index them"
+    )
+    add.add_argument("files", nargs="+", help=".txt, .md or .html files")
+    remove = commands.add_parser(
+        "remove", parents=[common], help="remove an article (its id, as `qa list` shows it)"
+    )
+    remove.add_argument("id", help="the article's id")
     ev = commands.add_parser("eval", parents=[common], help="measure answers on a question set")
     ev.add_argument("--questions", default=str(QUESTIONS), help="JSON-lines question file")
     ev.add_argument(
@@ -112,6 +121,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "eval":
         return _eval(args, settings)
+    if args.command in ("list", "add", "remove"):
+        return _library(args, settings)
     question = sys.stdin.read() if args.question == "-" else args.question
     if args.mode is not None and args.mode not in MODES:
         raise InputError(f"unknown mode {args.mode!r}; choose one of {', '.join(MODES)}")
@@ -126,6 +137,44 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(format_answer(answer, color=sys.stdout.isatty()))
+    return 0
+
+
+def _library(args: argparse.Namespace, settings: Settings) -> int:
+    """`qa list`, `qa add FILE…`, `qa remove ID`."""
+    from pathlib import Path
+
+    from qa.assistant import Assistant
+    from qa.library import Upload
+
+    if args.command == "add":
+        uploads = []
+        for name in args.files:
+            path = Path(name)
+            if not path.is_file():
+                raise InputError(f"no such file: {name}")
+            if path.stat().st_size > settings.max_upload_bytes:
+                raise InputError(
+                    f"{name} is over the limit of {settings.max_upload_bytes / 1e6:.1f} MB "
+                    "(QA_MAX_UPLOAD_BYTES)"
+                )
+            uploads.append(Upload(path.name, path.read_bytes()))
+    if args.command != "list" and settings.read_only:
+        raise InputError("this collection is read-only (QA_READ_ONLY=1)")
+    assistant = Assistant.load(settings, progress=args.command != "list")
+    if args.command == "add":
+        for doc_id in assistant.add(uploads, progress=True):
+            print(f"added {doc_id}")
+    elif args.command == "remove":
+        assistant.remove(args.id, progress=True)
+        print(f"removed {args.id}")
+    if args.command != "list":
+        r = assistant.report
+        print(f"index {r.status} ({r.reason}): {r.passages} passages, {r.embedded} embedded")
+        return 0
+    for a in assistant.articles():
+        date = f" · {a.date}" if a.date else ""
+        print(f"{a.id}  {a.passages} passages{date}\n    {a.title}")
     return 0
 
 

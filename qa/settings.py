@@ -75,6 +75,10 @@ class Settings:
     #: threshold chosen with that model (`qa/answerability.json`).
     min_confidence: float = -1.0
     max_question_chars: int = 3000
+    #: The largest article file `add` accepts (`qa add`, the page's uploads).
+    max_upload_bytes: int = 10_000_000
+    #: Refuse adding and removing articles (a shared deployment): QA_READ_ONLY=1.
+    read_only: bool = False
 
     def __post_init__(self) -> None:
         for name in ("corpus", "index"):  # accept "folder" as well as Path("folder")
@@ -97,6 +101,7 @@ class Settings:
             raise InputError(f"threads must be 0 (torch default) or more, got {self.threads}")
         for name in (
             "k",
+            "max_upload_bytes",
             "candidates",
             "excerpt_chars",
             "passage_chars",
@@ -136,6 +141,12 @@ class Settings:
 
 
 def _convert(name: str, default: Any, raw: str) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise InputError(f"QA_{name.upper()}={raw!r} is not a yes/no value (1 or 0)")
     try:
         if isinstance(default, int):
             return int(raw)

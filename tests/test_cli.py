@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -87,3 +88,23 @@ def test_long_question_is_cut_not_refused(ask):
     assert code == 0
     assert "question cut" in err
     assert json.loads(out)["warnings"]
+
+
+def test_list_add_and_remove(capsys, index_dir, corpus_copy, tmp_path):
+    index = tmp_path / "index"
+    shutil.copytree(index_dir, index)
+    where = ("--corpus", str(corpus_copy), "--index", str(index))
+    code, out, _ = run(capsys, "list", *where)
+    assert code == 0 and "002_ff58c89954683044.txt  " in out and "passages" in out
+    latin1 = tmp_path / "vieux.txt"
+    latin1.write_bytes("Un été à Béziers".encode("latin-1"))
+    code, _, err = run(capsys, "add", *where, str(latin1))
+    assert code == 2 and "not valid UTF-8" in err
+    new = tmp_path / "Zorbix.md"
+    new.write_text("# Zorbix à Albi\n\nZorbix emploie 12 salariés à Albi.\n", encoding="utf-8")
+    code, out, _ = run(capsys, "add", *where, str(new))
+    assert code == 0 and "added Zorbix.md" in out and "1 embedded" in out
+    code, out, _ = run(capsys, "remove", *where, "Zorbix.md")
+    assert code == 0 and "removed Zorbix.md" in out and "0 embedded" in out
+    code, _, err = run(capsys, "remove", *where, "Zorbix.md")
+    assert code == 2 and "no article 'Zorbix.md'" in err

@@ -24,3 +24,17 @@ def test_folders_may_be_given_as_text():
     settings = Settings(corpus="articles", index="built")
     assert settings.corpus == Path("articles")
     assert settings.with_(index="other").index == Path("other")
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("1", True), ("yes", True), ("0", False), ("off", False)]
+)
+def test_read_only_is_a_yes_no_variable(raw, value):
+    assert Settings.from_env({"QA_READ_ONLY": raw}).read_only is value
+
+
+def test_a_bad_yes_no_value_and_a_zero_upload_limit_are_refused():
+    with pytest.raises(InputError, match="QA_READ_ONLY='maybe' is not a yes/no value"):
+        Settings.from_env({"QA_READ_ONLY": "maybe"})
+    with pytest.raises(InputError, match="max_upload_bytes must be at least 1"):
+        Settings(max_upload_bytes=0)

@@ -1,0 +1,137 @@
+"""The collection as its owner manages it: add articles, remove one, list them.
+
+The corpus folder stays the one source of truth: adding an article writes a
+file into it, removing one deletes its file, and the index then follows the
+folder as it always does (`qa.indexing.ensure_index`: only new passages are
+embedded, a removed article's passages are dropped, nothing else is
+re-embedded).
+
+No name from a client is trusted: a file is saved under a name made here
+from the base name it came with, inside the corpus folder, and only after
+the whole batch was read and checked (size, kind, UTF-8, text in it, not a
+copy of an article already there), so a bad file in a batch writes nothing.
+A file is written under a hidden temporary name, then renamed
+(`qa.store.atomic_write`): a crash leaves no half-written article for the
+next load.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.corpus import SUFFIXES, Document, load_document
+from qa.errors import CorpusError, InputError
+from qa.store import atomic_write
+
+#: The longest file name kept (the suffix included).
+MAX_NAME_CHARS = 100
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as it arrives: the name the client gave and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article of the collection, as the list shows it."""
+
+    id: str
+    title: str
+    date: str | None
+    file: str
+    passages: int
+    sha256: str
+
+
+def safe_name(name: str) -> str:
+    """The file name an upload is saved under: its base name, accents and
+    anything but letters, digits, dots and dashes folded to "_". A name that
+    carries a path ("../x.txt"), a NUL byte or an unknown suffix is refused."""
+    if "\x00" in name:
+        raise InputError(f"file name {name!r} holds a NUL byte")
+    parts = re.split(r"[\\/]", name)
+    if any(p == ".." for p in parts) or len([p for p in parts if p]) > 1:
+        raise InputError(f"file name {name!r} holds a path; send the file's own name only")
+    base = parts[-1].strip()
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or f".{suffix.lower()}" not in SUFFIXES:
+        raise InputError(f"{name!r}: only {', '.join(SUFFIXES)} files can be added")
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    clean = _UNSAFE.sub("_", ascii_stem).strip("._-")[: MAX_NAME_CHARS - len(suffix) - 1]
+    return f"{clean or 'article'}.{suffix.lower()}"
+
+
+def add_articles(
+    folder: Path, uploads: list[Upload], existing: tuple[Document, ...], max_bytes: int
+) -> list[str]:
+    """Check every upload, then save them all into `folder`; the ids of the
+    new articles. Raises `InputError` naming the first bad file (too big,
+    not an article, not UTF-8, empty, a duplicate), and then writes nothing."""
+    if not uploads:
+        raise InputError("no file to add")
+    seen = {d.sha256: d.id for d in existing}
+    taken = {p.name.lower() for p in folder.iterdir()} if folder.is_dir() else set()
+    ready: list[tuple[str, bytes]] = []
+    for upload in uploads:
+        name = safe_name(upload.name)
+        if len(upload.data) > max_bytes:
+            raise InputError(
+                f"{upload.name!r} is {len(upload.data) / 1e6:.1f} MB, over the limit of "
+                f"{max_bytes / 1e6:.1f} MB (QA_MAX_UPLOAD_BYTES)"
+            )
+        doc = _read(name, upload)
+        if doc.sha256 in seen:
+            raise InputError(f"{upload.name!r} is already in the collection as {seen[doc.sha256]}")
+        seen[doc.sha256] = name
+        name = _free(name, taken)
+        taken.add(name.lower())
+        ready.append((name, upload.data))
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in ready:
+        atomic_write(folder / name, data)
+    return [name for name, _ in ready]
+
+
+def remove_article(folder: Path, doc_id: str, existing: tuple[Document, ...]) -> None:
+    """Delete the file of article `doc_id` from `folder`. The last article
+    cannot be removed: a collection with none cannot answer anything."""
+    ids = {d.id for d in existing}
+    if doc_id not in ids:
+        raise InputError(f"no article {doc_id!r} in the collection")
+    if len(ids) == 1:
+        raise InputError(f"{doc_id!r} is the only article; add another before removing it")
+    path = (folder / doc_id).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise InputError(f"{doc_id!r} is not inside the corpus folder")
+    path.unlink()
+
+
+def _read(name: str, upload: Upload) -> Document:
+    """The upload read as the corpus reads a file, or an `InputError` that
+    says why it is not an article."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / name
+        path.write_bytes(upload.data)
+        try:
+            return load_document(path, name)
+        except CorpusError as err:
+            raise InputError(f"{upload.name!r} cannot be added: {err}") from None
+
+
+def _free(name: str, taken: set[str]) -> str:
+    """`name`, or `name-2`, `name-3`… when a file of that name exists."""
+    stem, _, suffix = name.rpartition(".")
+    candidate, n = name, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"{stem}-{n}.{suffix}"
+    return candidate

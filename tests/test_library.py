@@ -1,0 +1,117 @@
+"""Adding and removing articles: safe names, bad files refused with nothing
+written, and the index following with only the new passages embedded."""
+
+import shutil
+
+import pytest
+
+from qa import Assistant, InputError, Settings
+from qa.corpus import load_corpus
+from qa.library import Upload, add_articles, remove_article, safe_name
+
+ARTICLE = (
+    "La start-up Zorbix s'installe à Albi\n\n"
+    "La jeune entreprise Zorbix, spécialisée dans les capteurs agricoles, a annoncé lundi "
+    "son installation à Albi. Elle emploie 12 salariés et prévoit d'en recruter 30 d'ici "
+    "2027. Sa fondatrice, Léa Marchand, a levé 2 millions d'euros.\n"
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "saved"),
+    [
+        ("Mon article été.TXT", "Mon_article_ete.txt"),
+        ("page.html", "page.html"),
+        ("  notes.md", "notes.md"),
+        ("é.txt", "e.txt"),
+        ("«».txt", "article.txt"),
+    ],
+)
+def test_names_are_made_safe(name, saved):
+    assert safe_name(name) == saved
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../../etc/passwd.txt", "holds a path"),
+        ("sub/dir/a.txt", "holds a path"),
+        ("..\\a.txt", "holds a path"),
+        ("a\x00.txt", "NUL byte"),
+        ("report.pdf", "only .txt"),
+        ("noextension", "only .txt"),
+    ],
+)
+def test_bad_names_are_refused(name, message):
+    with pytest.raises(InputError, match=message):
+        safe_name(name)
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (Upload("empty.txt", b""), "empty"),
+        (Upload("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00"), "binary"),
+        (Upload("latin1.txt", "Un été à Béziers".encode("latin-1")), "UTF-8"),
+        (Upload("nothing.html", b"<html><script>x()</script></html>"), "empty"),
+        (Upload("big.txt", b"mot " * 300), "over the limit"),
+    ],
+)
+def test_bad_files_are_refused_and_nothing_is_written(corpus_copy, documents, upload, message):
+    before = sorted(p.name for p in corpus_copy.iterdir())
+    good = Upload("good.txt", ARTICLE)
+    with pytest.raises(InputError, match=message):
+        add_articles(corpus_copy, [good, upload], documents, max_bytes=1000)
+    assert sorted(p.name for p in corpus_copy.iterdir()) == before
+
+
+def test_a_duplicate_is_refused_and_a_taken_name_gets_a_number(corpus_copy, documents):
+    seed = next(corpus_copy.glob("*.txt"))
+    with pytest.raises(InputError, match="already in the collection"):
+        add_articles(corpus_copy, [Upload("copy.txt", seed.read_bytes())], documents, 10**7)
+    with pytest.raises(InputError, match="already in the collection"):
+        add_articles(corpus_copy, [Upload("a.txt", ARTICLE), Upload("b.txt", ARTICLE)], (), 10**7)
+    (corpus_copy / "zorbix.txt").write_text("Un autre texte, sans rapport.", encoding="utf-8")
+    assert add_articles(corpus_copy, [Upload("zorbix.txt", ARTICLE)], documents, 10**7) == [
+        "zorbix-2.txt"
+    ]
+    assert not [p for p in corpus_copy.iterdir() if p.name.startswith(".")]
+
+
+def test_remove_refuses_unknown_and_last_articles(corpus_copy, documents):
+    with pytest.raises(InputError, match="no article"):
+        remove_article(corpus_copy, "../seeds/x.txt", documents)
+    with pytest.raises(InputError, match="only article"):
+        remove_article(corpus_copy, documents[0].id, documents[:1])
+
+
+def test_add_then_ask_then_remove(corpus_copy, index_dir, tmp_path):
+    index = tmp_path / "index"
+    shutil.copytree(index_dir, index)
+    assistant = Assistant.load(Settings(corpus=corpus_copy, index=index))
+    before = {a.id: a.passages for a in assistant.articles()}
+    assert assistant.add([Upload("Zorbix à Albi.txt", ARTICLE)]) == ["Zorbix_a_Albi.txt"]
+    report = assistant.report
+    assert report.embedded == assistant.articles()[-1].passages == 1  # only the new passage
+    answer = assistant.ask("Combien de salariés emploie Zorbix ?")
+    assert answer.excerpts[0].citation.doc_id == "Zorbix_a_Albi.txt"
+    assert "12 salariés" in answer.excerpts[0].text
+    assistant.remove("Zorbix_a_Albi.txt")
+    assert {a.id: a.passages for a in assistant.articles()} == before
+    assert assistant.report.embedded == 0
+    assert not (corpus_copy / "Zorbix_a_Albi.txt").exists()
+    assert len(load_corpus(corpus_copy).documents) == len(before)
+
+
+def test_a_read_only_collection_refuses_changes(assistant):
+    read_only = Assistant(
+        assistant.settings.with_(read_only=True),
+        assistant.corpus,
+        assistant.embedder,
+        assistant.retriever,
+        assistant.report,
+    )
+    with pytest.raises(InputError, match="read-only"):
+        read_only.add([Upload("a.txt", ARTICLE)])
+    with pytest.raises(InputError, match="read-only"):
+        read_only.remove(assistant.corpus.documents[0].id)
