@@ -13,16 +13,19 @@ HTML, Markdown links and images in an article show as plain text.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from qa import Answer, Assistant, Excerpt, QAError
+from qa import Answer, Assistant, Excerpt, InputError, QAError
 from qa.assistant import check_question
 from qa.conversation import resolve_history
+from qa.library import Upload
 from qa.settings import MODES
 
 EXAMPLES = [
@@ -36,6 +39,8 @@ EXAMPLES = [
 #: second concurrent request would only slow the first; others wait in line.
 CONCURRENCY = 1
 QUEUE_SIZE = 64
+#: The page's progress bar follows the index update's own (tqdm) bar.
+PROGRESS = gr.Progress(track_tqdm=True)
 
 
 def render(answer: Answer, documents: dict[str, Any] | None = None, typed: str = "") -> str:
@@ -135,30 +140,133 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         except QAError as err:
             raise gr.Error(str(err)) from None
 
+    def articles() -> list[dict[str, Any]]:
+        """The articles of the collection: id, title, date, file, passages, sha256."""
+        return [dataclasses.asdict(a) for a in assistant.articles()]
+
+    def remove_api(doc_id: str) -> dict[str, Any]:
+        """Remove article `doc_id`; the index drops its passages. Returns the index report."""
+        try:
+            assistant.remove(doc_id)
+        except QAError as err:
+            raise gr.Error(str(err)) from None
+        return {"removed": doc_id, "index": dataclasses.asdict(assistant.report)}
+
+    def add_files(files: list[str] | None, progress: Any = PROGRESS) -> tuple[Any, ...]:
+        """The Articles tab's upload (and the `/add` API): save the files, update
+        the index, then show the new list and what was done."""
+        try:
+            uploads = _uploads(files or [], assistant.settings.max_upload_bytes)
+            added = assistant.add(uploads, progress=True)
+        except QAError as err:
+            raise gr.Error(str(err)) from None
+        r = assistant.report
+        done = {"added": added, "index": dataclasses.asdict(r)}
+        message = f"Ajouté : {', '.join(added)} — {r.embedded} passage(s) indexé(s)."
+        return (message, *_library(), state(), done)
+
+    def remove_chosen(doc_id: str | None) -> tuple[Any, ...]:
+        if not doc_id:
+            raise gr.Error("Choisissez d'abord l'article à retirer.")
+        remove_api(doc_id)
+        return (f"Retiré : {doc_id}.", *_library(), state())
+
+    def _library() -> tuple[Any, Any]:
+        rows = [[a.id, a.title, a.date or "", a.passages] for a in assistant.articles()]
+        return rows, gr.update(choices=[r[0] for r in rows], value=None)
+
+    def state() -> str:
+        r, s = assistant.report, assistant.settings
+        return (
+            f"Modèle : {s.model} · {len(assistant.documents)} articles · {r.passages} passages"
+            + (" · lecture seule" if s.read_only else "")
+        )
+
     count = len(assistant.documents)
     with gr.Blocks(title="Questions sur les articles") as demo:
-        chatbot = gr.Chatbot(label="Conversation", height=620, elem_id="chat")
-        chat = gr.ChatInterface(
-            respond,
-            chatbot=chatbot,
-            title="Questions sur les articles",
-            description=(
-                f"Réponses tirées mot pour mot de {count} articles, avec leur source ; "
-                "la phrase qui répond est surlignée. Aucune phrase n'est inventée."
-            ),
-            additional_inputs=[
-                gr.Radio(list(MODES), value=assistant.settings.mode, label="Recherche"),
-                gr.Slider(1, 10, value=assistant.settings.k, step=1, label="Extraits"),
-            ],
-            examples=[[q, assistant.settings.mode, assistant.settings.k] for q in EXAMPLES],
-            api_name="chat",
-            concurrency_limit=CONCURRENCY,
-        )
-        clear = gr.Button("Effacer la conversation", elem_id="clear")
-        clear.click(lambda: ([], []), None, [chatbot, chat.chatbot_state], api_visibility="private")
+        with gr.Tab("Questions"):
+            chatbot = gr.Chatbot(label="Conversation", height=620, elem_id="chat")
+            chat = gr.ChatInterface(
+                respond,
+                chatbot=chatbot,
+                title="Questions sur les articles",
+                description=(
+                    f"Réponses tirées mot pour mot de {count} articles, avec leur source ; "
+                    "la phrase qui répond est surlignée. Aucune phrase n'est inventée."
+                ),
+                additional_inputs=[
+                    gr.Radio(list(MODES), value=assistant.settings.mode, label="Recherche"),
+                    gr.Slider(1, 10, value=assistant.settings.k, step=1, label="Extraits"),
+                ],
+                examples=[[q, assistant.settings.mode, assistant.settings.k] for q in EXAMPLES],
+                api_name="chat",
+                concurrency_limit=CONCURRENCY,
+            )
+            clear = gr.Button("Effacer la conversation", elem_id="clear")
+            clear.click(
+                lambda: ([], []), None, [chatbot, chat.chatbot_state], api_visibility="private"
+            )
+        writable = not assistant.settings.read_only
+        with gr.Tab("Articles", elem_id="articles-tab"):
+            status = gr.Markdown(state(), elem_id="index-state")
+            rows, _ = _library()
+            table = gr.Dataframe(
+                value=rows,
+                headers=["id", "titre", "date", "passages"],
+                interactive=False,
+                elem_id="articles",
+            )
+            with gr.Row(visible=writable):
+                files = gr.File(
+                    label="Ajouter des articles (.txt, .md, .html)",
+                    file_count="multiple",
+                    file_types=[".txt", ".md", ".markdown", ".html", ".htm"],
+                    type="filepath",
+                    elem_id="upload",
+                )
+                with gr.Column():
+                    add_button = gr.Button("Ajouter", variant="primary", elem_id="add")
+                    chosen = gr.Dropdown(
+                        choices=[r[0] for r in rows], label="Article à retirer", elem_id="chosen"
+                    )
+                    remove_button = gr.Button("Retirer", variant="stop", elem_id="remove")
+            message = gr.Markdown(elem_id="library-message")
+            report = gr.JSON(visible=False)
+            add_button.click(
+                add_files,
+                [files],
+                [message, table, chosen, status, report],
+                api_name="add",
+                api_visibility="public" if writable else "private",
+                concurrency_limit=CONCURRENCY,
+            )
+            remove_button.click(
+                remove_chosen,
+                [chosen],
+                [message, table, chosen, status],
+                api_visibility="private",
+                concurrency_limit=CONCURRENCY,
+            )
         gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY)
+        gr.api(articles, api_name="articles", concurrency_limit=CONCURRENCY)
+        if writable:
+            gr.api(remove_api, api_name="remove", concurrency_limit=CONCURRENCY)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
+
+
+def _uploads(files: list[str], max_bytes: int) -> list[Upload]:
+    """Uploaded files (Gradio's temporary copies, under their own base
+    names) as `Upload`s; one over `max_bytes` is refused before it is read."""
+    out = []
+    for name in files:
+        path = Path(name)
+        if path.stat().st_size > max_bytes:
+            raise InputError(
+                f"{path.name!r} is over the limit of {max_bytes / 1e6:.1f} MB (QA_MAX_UPLOAD_BYTES)"
+            )
+        out.append(Upload(path.name, path.read_bytes()))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

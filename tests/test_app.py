@@ -1,5 +1,7 @@
 """The chat page's rendering and its API, through gradio_client on localhost."""
 
+from pathlib import Path
+
 import pytest
 
 from app import build_demo, render
@@ -67,3 +69,85 @@ def test_api_chat_answers_and_reports_bad_input(client):
     )
     assert "50 millions" in page
     assert "the question is empty" in client.predict("   ", "hybrid", 5, api_name="/chat")
+
+
+@pytest.fixture(scope="module")
+def library_client(index_dir, seeds, tmp_path_factory):
+    """The page over a writable copy of the seeds and their index."""
+    import shutil
+
+    from gradio_client import Client
+
+    from qa import Assistant, Settings
+
+    root = tmp_path_factory.mktemp("library")
+    shutil.copytree(seeds, root / "articles")
+    shutil.copytree(index_dir, root / "index")
+    assistant = Assistant.load(Settings(corpus=root / "articles", index=root / "index"))
+    demo = build_demo(assistant)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        yield Client(url, verbose=False), root
+    finally:
+        demo.close()
+
+
+def test_api_articles_add_ask_remove(library_client, tmp_path):
+    from gradio_client import handle_file
+
+    client, root = library_client
+    listed = client.predict(api_name="/articles")
+    assert len(listed) == 5 and {"id", "title", "date", "passages"} <= set(listed[0])
+    article = tmp_path / "Zorbix à Albi.md"
+    article.write_text(
+        "# Zorbix s'installe à Albi\n\nLa start-up Zorbix emploie 12 salariés à Albi.\n",
+        encoding="utf-8",
+    )
+    *_, report = client.predict([handle_file(str(article))], api_name="/add")
+    assert report["added"] == ["Zorbix_a_Albi.md"] and report["index"]["embedded"] == 1
+    assert (root / "articles" / "Zorbix_a_Albi.md").is_file()
+    answer = client.predict(question="Combien de salariés emploie Zorbix ?", api_name="/ask")
+    assert answer["excerpts"][0]["citation"]["doc_id"] == "Zorbix_a_Albi.md"
+    done = client.predict("Zorbix_a_Albi.md", api_name="/remove")
+    assert done["removed"] == "Zorbix_a_Albi.md" and done["index"]["embedded"] == 0
+    assert len(client.predict(api_name="/articles")) == 5
+
+
+def test_api_add_refuses_a_bad_file_and_keeps_the_collection(library_client, tmp_path):
+    from gradio_client import handle_file
+
+    client, root = library_client
+    latin1 = tmp_path / "vieux.txt"
+    latin1.write_bytes("Un été à Béziers, sans accents lisibles".encode("latin-1"))
+    with pytest.raises(Exception, match="not valid UTF-8"):
+        client.predict([handle_file(str(latin1))], api_name="/add")
+    with pytest.raises(Exception, match="no article"):
+        client.predict("../../etc/passwd", api_name="/remove")
+    assert len(client.predict(api_name="/articles")) == 5
+    assert sorted(p.name for p in (root / "articles").iterdir() if p.suffix == ".txt") == sorted(
+        p.name for p in Path("seeds").iterdir() if p.suffix == ".txt"
+    )
+
+
+def test_a_read_only_page_serves_no_add_or_remove(assistant):
+    from gradio_client import Client
+
+    from qa import Assistant
+
+    read_only = Assistant(
+        assistant.settings.with_(read_only=True),
+        assistant.corpus,
+        assistant.embedder,
+        assistant.retriever,
+        assistant.report,
+    )
+    demo = build_demo(read_only)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+        assert {"/ask", "/articles"} <= endpoints
+        assert not endpoints & {"/add", "/remove"}
+        assert len(client.predict(api_name="/articles")) == len(assistant.documents)
+    finally:
+        demo.close()

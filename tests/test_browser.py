@@ -130,3 +130,75 @@ def test_article_html_and_markdown_render_as_text(browser, page_url):
     assert browser.execute_script("return window.__pwned === undefined")
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "hostile.png"))
+
+
+ZORBIX = (
+    "Zorbix s'installe à Albi\n\n"
+    "La start-up Zorbix, qui fabrique des capteurs pour les vignes, emploie 12 salariés à Albi "
+    "et prévoit d'en recruter 30 d'ici 2027.\n"
+)
+
+
+def _tab(browser, name: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def tab(driver):
+        found = driver.find_elements(By.CSS_SELECTOR, "button[role='tab']")
+        return next((b for b in found if b.get_attribute("textContent").strip() == name), False)
+
+    # A script click: Gradio's tab bar sits under an overlay for Selenium's own.
+    browser.execute_script("arguments[0].click();", WebDriverWait(browser, 60).until(tab))
+
+
+def _message(browser, text: str) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shown(driver):
+        found = driver.find_element(By.ID, "library-message").text
+        return found if text in found else False
+
+    return WebDriverWait(browser, 120).until(shown)
+
+
+def test_upload_ask_and_remove_an_article(browser, page_url, tmp_path):
+    """Upload an article in the Articles tab, see it listed, get an answer
+    that only it holds, then remove it; screenshots of the tab and the answer."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    article = tmp_path / "Zorbix à Albi.txt"
+    article.write_text(ZORBIX, encoding="utf-8")
+    browser.get(page_url)
+    _tab(browser, "Articles")
+    upload = WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#upload input[type='file']")
+    )
+    upload.send_keys(str(article))
+    WebDriverWait(browser, 60).until(lambda d: "Zorbix" in d.find_element(By.ID, "upload").text)
+    browser.find_element(By.ID, "add").click()
+    assert "Zorbix_a_Albi.txt" in _message(browser, "Ajouté")
+    WebDriverWait(browser, 30).until(
+        lambda d: "Zorbix_a_Albi.txt" in d.find_element(By.ID, "articles").text
+    )
+    assert "7 articles" in browser.find_element(By.ID, "index-state").text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "articles.png"))
+
+    _tab(browser, "Questions")
+    reply = _ask(browser, "Combien de salariés emploie Zorbix à Albi ?")
+    assert "12 salariés" in reply and "Zorbix_a_Albi.txt" in reply
+    browser.save_screenshot(str(ARTIFACTS / "answer_from_upload.png"))
+
+    _tab(browser, "Articles")
+    choice = browser.find_element(By.CSS_SELECTOR, "#chosen input")
+    choice.click()
+    choice.send_keys("Zorbix_a_Albi.txt")
+    choice.send_keys(Keys.ENTER)
+    browser.find_element(By.ID, "remove").click()
+    _message(browser, "Retiré : Zorbix_a_Albi.txt")
+    WebDriverWait(browser, 30).until(
+        lambda d: "Zorbix_a_Albi.txt" not in d.find_element(By.ID, "articles").text
+    )
