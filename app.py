@@ -22,10 +22,10 @@ from typing import Any
 
 import gradio as gr
 
-from qa import Answer, Assistant, Excerpt, InputError, QAError
+from qa import Answer, Assistant, Excerpt, QAError
 from qa.assistant import check_question
 from qa.conversation import resolve_history
-from qa.library import Upload
+from qa.library import read_uploads
 from qa.settings import MODES
 
 EXAMPLES = [
@@ -156,7 +156,8 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         """The Articles tab's upload (and the `/add` API): save the files, update
         the index, then show the new list and what was done."""
         try:
-            uploads = _uploads(files or [], assistant.settings.max_upload_bytes)
+            paths = [Path(f) for f in files or []]
+            uploads = read_uploads(paths, assistant.settings.max_upload_bytes)
             added = assistant.add(uploads, progress=True)
         except QAError as err:
             raise gr.Error(str(err)) from None
@@ -253,20 +254,6 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             gr.api(remove_api, api_name="remove", concurrency_limit=CONCURRENCY)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
-
-
-def _uploads(files: list[str], max_bytes: int) -> list[Upload]:
-    """Uploaded files (Gradio's temporary copies, under their own base
-    names) as `Upload`s; one over `max_bytes` is refused before it is read."""
-    out = []
-    for name in files:
-        path = Path(name)
-        if path.stat().st_size > max_bytes:
-            raise InputError(
-                f"{path.name!r} is over the limit of {max_bytes / 1e6:.1f} MB (QA_MAX_UPLOAD_BYTES)"
-            )
-        out.append(Upload(path.name, path.read_bytes()))
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -205,17 +205,14 @@ def build_answer(
             [ranked, *(rank_candidates(*part, docs, sentences, model) for part in parts)]
         )
         confidence = {(c.doc_id, c.index): c.confidence for c in ranked}
-        lead: Candidate | None = None
         for candidate in ranked:
             if candidate.index in used.get(candidate.doc_id, ()):
                 continue
-            lead = lead or candidate
             excerpts.append(_excerpt(candidate, docs, excerpt_chars, used, confidence))
             if len(excerpts) == k:
                 break
-        short = None
-        if lead is not None:
-            short = short_answer(query, lead, excerpts[0], docs, sentences, model)
+        # The first excerpt is built around the best candidate.
+        short = short_answer(query, ranked[0], excerpts[0], docs, sentences, model)
         return Answer(query.text, mode, tuple(excerpts), False, "", warnings, short=short)
     confidence = {(c.doc_id, c.index): c.confidence for c in ranked}
     closest = []
@@ -252,7 +249,7 @@ def explain_abstention(query: Query, best: Candidate | None, threshold: float) -
     score = best.confidence if best is not None else 0.0
     tail = f" (confiance {score:.2f}, sous le seuil {threshold:.2f})."
     words = words_with_terms(query.text)
-    names = [w for w in key_words(query.text) if _all_unknown(w, words, query.unknown)]
+    names = [w for w in key_words(query.text) if _all_unknown(w, query.unknown)]
     if names:
         return f"Aucun article ne parle {_neither('de', names)}{tail}"
     english = is_english(query.text)
@@ -270,16 +267,14 @@ def explain_abstention(query: Query, best: Candidate | None, threshold: float) -
         asked = _ASKED.get(kind, "ce qui est demandé")
         if kind == "number" and counted:
             asked = f"le nombre {'d’' if counted[:1].lower() in 'aeéèêiîoôuhy' else 'de '}{counted}"
-        subject = [w for w in key_words(query.text) if not _all_unknown(w, words, query.unknown)]
+        subject = [w for w in key_words(query.text) if not _all_unknown(w, query.unknown)]
         quoted = ", ".join(f"« {w} »" for w in dict.fromkeys(subject))
         about = f" : les passages les plus proches parlent de {quoted}" if subject else ""
         return f"Aucun article ne donne {asked}{about}{tail}"
     return f"Aucun passage des articles ne répond assez sûrement à la question{tail}"
 
 
-def _all_unknown(
-    word: str, words: list[tuple[str, frozenset[str]]], unknown: frozenset[str]
-) -> bool:
+def _all_unknown(word: str, unknown: frozenset[str]) -> bool:
     terms = frozenset(analyze(word, query=True))
     return bool(terms) and terms <= unknown
 

@@ -145,20 +145,11 @@ def _library(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from qa.assistant import Assistant
-    from qa.library import Upload
+    from qa.library import read_uploads
 
     if args.command == "add":
-        uploads = []
-        for name in args.files:
-            path = Path(name)
-            if not path.is_file():
-                raise InputError(f"no such file: {name}")
-            if path.stat().st_size > settings.max_upload_bytes:
-                raise InputError(
-                    f"{name} is over the limit of {settings.max_upload_bytes / 1e6:.1f} MB "
-                    "(QA_MAX_UPLOAD_BYTES)"
-                )
-            uploads.append(Upload(path.name, path.read_bytes()))
+        uploads = read_uploads([Path(name) for name in args.files], settings.max_upload_bytes)
+    # Assistant.add/remove refuse too; this says so before the model loads.
     if args.command != "list" and settings.read_only:
         raise InputError("this collection is read-only (QA_READ_ONLY=1)")
     assistant = Assistant.load(settings, progress=args.command != "list")

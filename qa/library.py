@@ -70,6 +70,22 @@ def safe_name(name: str) -> str:
     return f"{clean or 'article'}.{suffix.lower()}"
 
 
+def read_uploads(paths: list[Path], max_bytes: int) -> list[Upload]:
+    """Files on disk (`qa add`, the page's temporary copies of uploads) as
+    `Upload`s under their base names; a missing file, or one over
+    `max_bytes`, is refused before it is read."""
+    out = []
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"no such file: {path}")
+        if path.stat().st_size > max_bytes:
+            raise InputError(
+                f"{path.name!r} is over the limit of {max_bytes / 1e6:.1f} MB (QA_MAX_UPLOAD_BYTES)"
+            )
+        out.append(Upload(path.name, path.read_bytes()))
+    return out
+
+
 def add_articles(
     folder: Path, uploads: list[Upload], existing: tuple[Document, ...], max_bytes: int
 ) -> list[str]:

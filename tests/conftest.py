@@ -57,3 +57,15 @@ def corpus_copy(tmp_path: Path) -> Path:
     for path in folder.iterdir():
         path.chmod(0o644)
     return folder
+
+
+@pytest.fixture(scope="session")
+def read_only_assistant(assistant: Assistant) -> Assistant:
+    """The session's assistant with `read_only` set (same index and model)."""
+    return Assistant(
+        assistant.settings.with_(read_only=True),
+        assistant.corpus,
+        assistant.embedder,
+        assistant.retriever,
+        assistant.report,
+    )

@@ -129,25 +129,16 @@ def test_api_add_refuses_a_bad_file_and_keeps_the_collection(library_client, tmp
     )
 
 
-def test_a_read_only_page_serves_no_add_or_remove(assistant):
+def test_a_read_only_page_serves_no_add_or_remove(read_only_assistant):
     from gradio_client import Client
 
-    from qa import Assistant
-
-    read_only = Assistant(
-        assistant.settings.with_(read_only=True),
-        assistant.corpus,
-        assistant.embedder,
-        assistant.retriever,
-        assistant.report,
-    )
-    demo = build_demo(read_only)
+    demo = build_demo(read_only_assistant)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
         client = Client(url, verbose=False)
         endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
         assert {"/ask", "/articles"} <= endpoints
         assert not endpoints & {"/add", "/remove"}
-        assert len(client.predict(api_name="/articles")) == len(assistant.documents)
+        assert len(client.predict(api_name="/articles")) == len(read_only_assistant.documents)
     finally:
         demo.close()

@@ -103,15 +103,9 @@ def test_add_then_ask_then_remove(corpus_copy, index_dir, tmp_path):
     assert len(load_corpus(corpus_copy).documents) == len(before)
 
 
-def test_a_read_only_collection_refuses_changes(assistant):
-    read_only = Assistant(
-        assistant.settings.with_(read_only=True),
-        assistant.corpus,
-        assistant.embedder,
-        assistant.retriever,
-        assistant.report,
-    )
+def test_a_read_only_collection_refuses_changes(read_only_assistant):
+    read_only = read_only_assistant
     with pytest.raises(InputError, match="read-only"):
         read_only.add([Upload("a.txt", ARTICLE)])
     with pytest.raises(InputError, match="read-only"):
-        read_only.remove(assistant.corpus.documents[0].id)
+        read_only.remove(read_only.corpus.documents[0].id)
