@@ -25,6 +25,7 @@ import gradio as gr
 from qa import Answer, Assistant, Excerpt, QAError
 from qa.assistant import check_question
 from qa.conversation import resolve_history
+from qa.corpus import SUFFIXES
 from qa.library import read_uploads
 from qa.settings import MODES
 
@@ -87,7 +88,7 @@ def _render_excerpt(
         f"<small>{_escape(c.file.rsplit('/', 1)[-1])} · caractères {c.start}–{c.end} · "
         f"passage {c.passage + 1} · confiance {excerpt.scores.confidence:.2f}</small>"
     )
-    title = f"**[{number}] {_escape(c.title)}**"
+    title = f"**[{number}] {_escape(c.title)}**" + (f" — {_escape(c.byline)}" if c.byline else "")
     text = f"{title}  \n{where}\n\n{'> ' if closest else ''}{body}"
     doc = (documents or {}).get(c.doc_id)
     if doc is not None:
@@ -219,9 +220,9 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             )
             with gr.Row(visible=writable):
                 files = gr.File(
-                    label="Ajouter des articles (.txt, .md, .html)",
+                    label="Ajouter des articles (.txt, .md, .html, .pdf)",
                     file_count="multiple",
-                    file_types=[".txt", ".md", ".markdown", ".html", ".htm"],
+                    file_types=list(SUFFIXES),
                     type="filepath",
                     elem_id="upload",
                 )

@@ -71,6 +71,14 @@ class Citation:
     end: int
     passage: int
     passages: tuple[int, ...]
+    #: The article's date and byline, when known (`qa.corpus.Document`).
+    date: str | None = None
+    author: str | None = None
+
+    @property
+    def byline(self) -> str:
+        """ "Jean Dupont, 2019-09-12", the part known, or ""."""
+        return ", ".join(x for x in (self.author, self.date) if x)
 
 
 @dataclass(frozen=True)
@@ -522,6 +530,8 @@ def _excerpt(
         end=window.end,
         passage=top.passage.number,
         passages=tuple(sorted({h.passage.number for h in in_window or best.hits})),
+        date=doc.date,
+        author=doc.author,
     )
     return Excerpt(
         text=doc.text[window.start : window.end],

@@ -291,7 +291,8 @@ def _format_excerpt(number: int, excerpt: Excerpt, width: int, color: bool) -> s
         f"    {c.doc_id}, characters {c.start}-{c.end}, passage {c.passage}"
         f" · confidence {excerpt.scores.confidence:.2f}"
     )
-    return f"[{number}] {c.title}\n{where}\n{body}"
+    byline = f" — {c.byline}" if c.byline else ""
+    return f"[{number}] {c.title}{byline}\n{where}\n{body}"
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ next load.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 import unicodedata
@@ -94,7 +95,7 @@ def add_articles(
     not an article, not UTF-8, empty, a duplicate), and then writes nothing."""
     if not uploads:
         raise InputError("no file to add")
-    seen = {d.sha256: d.id for d in existing}
+    seen = {_words(d.text): d.id for d in existing}
     taken = {p.name.lower() for p in folder.iterdir()} if folder.is_dir() else set()
     ready: list[tuple[str, bytes]] = []
     for upload in uploads:
@@ -105,9 +106,10 @@ def add_articles(
                 f"{max_bytes / 1e6:.1f} MB (QA_MAX_UPLOAD_BYTES)"
             )
         doc = _read(name, upload)
-        if doc.sha256 in seen:
-            raise InputError(f"{upload.name!r} is already in the collection as {seen[doc.sha256]}")
-        seen[doc.sha256] = name
+        words = _words(doc.text)
+        if words in seen:
+            raise InputError(f"{upload.name!r} is already in the collection as {seen[words]}")
+        seen[words] = name
         name = _free(name, taken)
         taken.add(name.lower())
         ready.append((name, upload.data))
@@ -141,6 +143,13 @@ def _read(name: str, upload: Upload) -> Document:
             return load_document(path, name)
         except CorpusError as err:
             raise InputError(f"{upload.name!r} cannot be added: {err}") from None
+
+
+def _words(text: str) -> str:
+    """What makes two articles the same: their words, whatever the format
+    (the PDF of an article already there as text is a duplicate even though
+    its paragraphs break elsewhere)."""
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()
 
 
 def _free(name: str, taken: set[str]) -> str:

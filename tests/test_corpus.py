@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import clean, load_corpus, make_title, normalize
+from qa.corpus import clean, load_corpus, load_document, make_title, normalize
 from qa.errors import CorpusError
 
 
@@ -69,12 +69,14 @@ def test_bad_files_are_skipped_with_a_warning(tmp_path, caplog):
     (tmp_path / "empty.txt").write_text("   \n", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("Un été à Nîmes".encode("latin-1"))
     (tmp_path / "binary.txt").write_bytes(b"\x89PNG\x00\x00\x01")
-    (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
+    (tmp_path / "damaged.pdf").write_bytes(b"%PDF")
+    (tmp_path / "ignored.docx").write_bytes(b"PK\x03\x04")
     with caplog.at_level(logging.WARNING, logger="qa.corpus"):
         corpus = load_corpus(tmp_path)
     assert [d.id for d in corpus.documents] == ["good.txt"]
     reasons = {Path(s.path).name: s.reason for s in corpus.skipped}
-    assert set(reasons) == {"empty.txt", "latin1.txt", "binary.txt"}
+    assert set(reasons) == {"empty.txt", "latin1.txt", "binary.txt", "damaged.pdf"}
+    assert "readable PDF" in reasons["damaged.pdf"]
     assert "UTF-8" in reasons["latin1.txt"]
     assert "binary" in reasons["binary.txt"]
     for name in reasons:
@@ -86,6 +88,49 @@ def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
         load_corpus(tmp_path)
     with pytest.raises(CorpusError, match="not found"):
         load_corpus(tmp_path / "nope")
+
+
+NEWS_PAGE = """<!doctype html><html lang="fr"><head>
+<title>Toulouse : la French Tech labellisée | La Dépêche</title>
+<meta name="author" content="Jean Dupont">
+<meta property="article:published_time" content="2019-09-12T08:30:00+02:00">
+<script>window.dataLayer = [];</script></head><body>
+<nav><ul><li><a href="/">Accueil</a></li><li><a href="/eco">Économie</a></li></ul></nav>
+<article><h1>La French Tech à Toulouse</h1>
+<p>Le label a été obtenu par la métropole après deux ans de candidature, a annoncé le maire.</p>
+<p>Selon la mairie, 40 start-up sont concernées
+et 1 200 emplois pourraient être créés d'ici 2020.</p>
+</article>
+<section class="comments"><p>Super article, bravo à toute l'équipe !</p></section>
+<footer><p>© 2019 Tous droits réservés · Mentions légales · Contact</p></footer>
+</body></html>"""
+
+
+def test_news_page_keeps_the_article_and_its_date_and_author(tmp_path):
+    (tmp_path / "page.html").write_text(NEWS_PAGE, encoding="utf-8")
+    doc = load_corpus(tmp_path).documents[0]
+    assert doc.title == "La French Tech à Toulouse"
+    assert (doc.date, doc.author) == ("2019-09-12", "Jean Dupont")
+    assert "1 200 emplois" in doc.text and doc.text.startswith("La French Tech à Toulouse\n\n")
+    for furniture in ("Accueil", "Super article", "Mentions légales", "dataLayer"):
+        assert furniture not in doc.text
+
+
+def test_a_page_without_an_article_is_refused(tmp_path):
+    menu = (
+        "<html><head><title>Accueil</title></head><body><nav><ul>"
+        "<li><a href='/'>Accueil</a></li><li><a href='/eco'>Économie</a></li>"
+        "</ul></nav><footer>Mentions légales</footer></body></html>"
+    )
+    with pytest.raises(CorpusError, match="no article text"):
+        load_document(_write(tmp_path / "menu.html", menu), "menu.html")
+    with pytest.raises(CorpusError, match="no article text"):
+        load_document(_write(tmp_path / "script.htm", "<html><script>x()</script></html>"), "s")
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def test_html_and_markdown_articles(tmp_path):
@@ -103,3 +148,42 @@ def test_html_and_markdown_articles(tmp_path):
     assert docs["page.html"].text == "La French Tech à Toulouse\n\nLe label a été obtenu."
     assert docs["note.md"].title == "Un titre"
     assert docs["note.md"].text == "Un titre\n\nDu gras et un lien."
+
+
+PDF = Path(__file__).parent / "data" / "microsoft-two-columns.pdf"
+
+
+def test_pdf_article_reads_whole_columns_with_accents(tmp_path):
+    """The seed article 000 printed to PDF by Chromium on two columns
+    (`python -m bench.pdf --out DIR`): every word comes back, in order."""
+    doc = load_document(PDF, "microsoft.pdf")
+    seed = load_corpus(Path(__file__).parent.parent / "seeds").documents[0]
+    assert doc.title.startswith("Carole Delga : « Microsoft confirme son implantation")
+    assert doc.text.split() == seed.text.split()
+
+
+def test_bad_pdfs_are_refused(tmp_path):
+    from pypdf import PdfWriter
+
+    blank = tmp_path / "scan.pdf"
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    with blank.open("wb") as out:
+        writer.write(out)
+    with pytest.raises(CorpusError, match="no text"):
+        load_document(blank, "scan.pdf")
+    locked = tmp_path / "locked.pdf"
+    writer = PdfWriter(clone_from=PDF)
+    writer.encrypt("secret")
+    with locked.open("wb") as out:
+        writer.write(out)
+    with pytest.raises(CorpusError, match="encrypted"):
+        load_document(locked, "locked.pdf")
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(PDF.read_bytes()[:2000])
+    with pytest.raises(CorpusError, match=r"readable PDF|no text"):
+        load_document(cut, "cut.pdf")
+    fake = tmp_path / "fake.pdf"
+    fake.write_text("Ceci n'est pas un PDF.", encoding="utf-8")
+    with pytest.raises(CorpusError, match="not a PDF"):
+        load_document(fake, "fake.pdf")

@@ -2,6 +2,7 @@
 written, and the index following with only the new passages embedded."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_names_are_made_safe(name, saved):
         ("sub/dir/a.txt", "holds a path"),
         ("..\\a.txt", "holds a path"),
         ("a\x00.txt", "NUL byte"),
-        ("report.pdf", "only .txt"),
+        ("report.docx", "only .txt"),
         ("noextension", "only .txt"),
     ],
 )
@@ -53,7 +54,7 @@ def test_bad_names_are_refused(name, message):
         (Upload("empty.txt", b""), "empty"),
         (Upload("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00"), "binary"),
         (Upload("latin1.txt", "Un été à Béziers".encode("latin-1")), "UTF-8"),
-        (Upload("nothing.html", b"<html><script>x()</script></html>"), "empty"),
+        (Upload("nothing.html", b"<html><script>x()</script></html>"), "no article text"),
         (Upload("big.txt", b"mot " * 300), "over the limit"),
     ],
 )
@@ -76,6 +77,21 @@ def test_a_duplicate_is_refused_and_a_taken_name_gets_a_number(corpus_copy, docu
         "zorbix-2.txt"
     ]
     assert not [p for p in corpus_copy.iterdir() if p.name.startswith(".")]
+
+
+def test_pdf_and_news_page_uploads(corpus_copy, documents):
+    """A PDF and an HTML page are read as the corpus reads them; the PDF of
+    an article already there as text is refused as a duplicate."""
+    pdf = (Path(__file__).parent / "data" / "microsoft-two-columns.pdf").read_bytes()
+    with pytest.raises(InputError, match="already in the collection as 000_"):
+        add_articles(corpus_copy, [Upload("microsoft.pdf", pdf)], documents, 10**7)
+    others = tuple(d for d in documents if not d.id.startswith("000_"))
+    page = b"<html><body><article><h1>Zorbix</h1><p>Zorbix s'installe a Albi.</p></article>"
+    added = add_articles(
+        corpus_copy, [Upload("microsoft.pdf", pdf), Upload("zorbix.htm", page)], others, 10**7
+    )
+    assert added == ["microsoft.pdf", "zorbix.htm"]
+    assert (corpus_copy / "microsoft.pdf").read_bytes() == pdf
 
 
 def test_remove_refuses_unknown_and_last_articles(corpus_copy, documents):
