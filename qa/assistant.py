@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from qa.answer import Answer, SentenceIndex, build_answer
@@ -120,12 +122,23 @@ class Assistant:
             state = {k: v for k, v in fresh.__dict__.items() if k != "_lock"}
             self.__dict__.update(state)
 
-    def ask(self, question: str, k: int | None = None, mode: Mode | str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: Mode | str | None = None,
+        *,
+        documents: Sequence[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Answer:
         """Up to `k` cited excerpts that answer `question`, or an abstention.
 
-        Raises `InputError` for an empty question, an unknown mode or k < 1.
-        A question longer than `max_question_chars` is cut, and
-        `answer.warnings` says so.
+        `documents` (ids), `since` and `until` (YYYY, YYYY-MM or YYYY-MM-DD,
+        both included) keep the answer to those articles (`select`).
+        Raises `InputError` for an empty question, an unknown mode, k < 1
+        or a selection that names no article. A question longer than
+        `max_question_chars` is cut, and `answer.warnings` says so.
         """
         k = self.settings.k if k is None else k
         mode = self.settings.mode if mode is None else mode
@@ -135,8 +148,38 @@ class Assistant:
             raise InputError(f"k must be a positive integer, got {k!r}")
         question, warnings = check_question(question, self.settings.max_question_chars)
         with self._lock:
-            found = self.retriever.retrieve(question, mode, self.settings.candidates)
+            only = self.select(documents, since, until)
+            found = self.retriever.retrieve(question, mode, self.settings.candidates, only)
             return self.compose(found, k=k, mode=mode, warnings=warnings)
+
+    def select(
+        self,
+        documents: Sequence[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> frozenset[str] | None:
+        """The ids of the articles a question is kept to: those of `documents`
+        dated within [`since`, `until`]; None when nothing is asked (every
+        article). A date range leaves out articles with no date; an article
+        dated by month only is in a range that overlaps its month."""
+        since, until = (_date(d, name) for d, name in ((since, "since"), (until, "until")))
+        if documents is None and since is None and until is None:
+            return None
+        if isinstance(documents, str):
+            documents = [documents]
+        ids = list(self.documents) if not documents else list(documents)
+        unknown = [d for d in ids if d not in self.documents]
+        if unknown:
+            raise InputError(f"no article {unknown[0]!r} in the collection")
+        chosen = frozenset(
+            d
+            for d in ids
+            if (since is None and until is None) or _in_range(self.documents[d].date, since, until)
+        )
+        if not chosen:
+            span = f"{since or '…'} – {until or '…'}"
+            raise InputError(f"no article of the selection is dated within {span}")
+        return chosen
 
     def compose(
         self,
@@ -163,6 +206,30 @@ class Assistant:
             warnings=warnings,
             parts=found.parts,
         )
+
+
+_DATE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
+
+
+def _date(value: str | None, name: str) -> str | None:
+    """A date bound as given, or None for an empty one; `InputError` unless
+    it reads YYYY, YYYY-MM or YYYY-MM-DD."""
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    if not _DATE.fullmatch(value):
+        raise InputError(f"{name} must read YYYY, YYYY-MM or YYYY-MM-DD, got {value!r}")
+    return value
+
+
+def _in_range(date: str | None, since: str | None, until: str | None) -> bool:
+    """Whether an article dated `date` (at any precision) can fall within
+    [since, until]: bounds and date are compared at the coarser precision."""
+    if date is None:
+        return False
+    after = since is None or date[: len(since)] >= since[: len(date)]
+    before = until is None or date[: len(until)] <= until[: len(date)]
+    return after and before
 
 
 def check_question(question: object, limit: int) -> tuple[str, tuple[str, ...]]:

@@ -146,11 +146,15 @@ class Evaluation:
 
 
 SPLITS = ("dev", "test")
+#: A feedback line's verdict when the reader said "wrong" without a usable correction.
+WRONG = "wrong"
 
 
 def load_questions(path: Path | str, split: str | None = None) -> list[EvalQuestion]:
     """Read a JSON-lines question file, with an `InputError` naming the file
-    and line for anything malformed (blank lines are skipped). `split`
+    and line for anything malformed (blank lines are skipped, and so are
+    feedback lines whose verdict is "wrong": they say what is wrong, not
+    what is right). `split`
     ("dev" or "test") keeps only that split's questions."""
     path = Path(path)
     try:
@@ -171,7 +175,9 @@ def load_questions(path: Path | str, split: str | None = None) -> list[EvalQuest
             item = json.loads(line)
         except json.JSONDecodeError as err:
             raise InputError(f"{where}: not JSON ({err.msg})") from None
-        question = _question(item, where)
+        if isinstance(item, dict) and item.get("verdict") == WRONG:
+            continue  # a reader's "wrong" with no usable correction (qa.feedback)
+        question = parse_question(item, where)
         if question.id in seen:
             raise InputError(f"{where}: duplicate id {question.id!r}")
         seen.add(question.id)
@@ -185,7 +191,9 @@ def load_questions(path: Path | str, split: str | None = None) -> list[EvalQuest
     return questions
 
 
-def _question(item: object, where: str) -> EvalQuestion:
+def parse_question(item: object, where: str) -> EvalQuestion:
+    """One question-file record as an `EvalQuestion`; `InputError` naming
+    `where` for a missing or malformed field."""
     if not isinstance(item, dict):
         raise InputError(f"{where}: expected a JSON object")
     for key in ("id", "question"):

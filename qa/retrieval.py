@@ -66,6 +66,7 @@ class Retriever:
         self._indptr = np.asarray(scores["indptr"])
         self._vocab = index.bm25.vocab_dict
         self._n = len(index.passages)
+        self._doc_ids = np.array([p.doc_id for p in index.passages], dtype=object)
         # Search breadth is a query-time knob, not part of the saved index.
         if isinstance(index.vectors, faiss.IndexHNSW):
             index.vectors.hnsw.efSearch = max(settings.hnsw_ef_search, settings.candidates)
@@ -100,33 +101,46 @@ class Retriever:
             counted_term(question),
         )
 
-    def retrieve(self, question: str, mode: Mode, limit: int) -> Retrieval:
+    def retrieve(
+        self, question: str, mode: Mode, limit: int, only: frozenset[str] | None = None
+    ) -> Retrieval:
         """`search` for the question and, when it asks two things
-        (`qa.text.question_parts`), for each part; all encoded in one batch."""
+        (`qa.text.question_parts`), for each part; all encoded in one batch.
+        `only`: search the passages of these documents alone."""
+        allowed = None if only is None else np.isin(self._doc_ids, list(only))
         parts = question_parts(question)
         if len(parts) < 2:
-            return Retrieval(*self.search(question, mode, limit))
+            return Retrieval(*self.search(question, mode, limit, allowed=allowed))
         vectors = self.embedder.encode_query([question, *parts])
-        query, hits = self.search(question, mode, limit, vectors[0])
+        query, hits = self.search(question, mode, limit, vectors[0], allowed)
         found = tuple(
-            self.search(part, mode, limit, vector)
+            self.search(part, mode, limit, vector, allowed)
             for part, vector in zip(parts, vectors[1:], strict=True)
         )
         return Retrieval(query, hits, found)
 
     def search(
-        self, question: str, mode: Mode, limit: int, vector: np.ndarray | None = None
+        self,
+        question: str,
+        mode: Mode,
+        limit: int,
+        vector: np.ndarray | None = None,
+        allowed: np.ndarray | None = None,
     ) -> tuple[Query, list[Hit]]:
         """The `limit` best passages for `question`, best first.
 
         The candidates are the `limit` nearest passages by the FAISS index and
         the `limit` best by BM25; fusion ranks their union. When the collection
         has no more than `limit` passages, that is every passage and the
-        ranking is exhaustive.
+        ranking is exhaustive. `allowed` (one flag per passage) keeps the
+        search to those passages: FAISS searches them alone, so a selection
+        gets its own `limit` nearest, not what is left of the collection's.
         """
         query = self.analyze(question, vector)
         lexical_all = self._lexical_scores(query)
-        ids = self._candidates(query, lexical_all, mode, limit)
+        if allowed is not None:
+            lexical_all = np.where(allowed, lexical_all, 0.0).astype(np.float32)
+        ids = self._candidates(query, lexical_all, mode, limit, allowed)
         dense = self._dense_scores(query, ids)
         lexical = lexical_all[ids]
         if mode == "dense":
@@ -150,20 +164,41 @@ class Retriever:
         ]
         return query, hits
 
-    def _candidates(self, query: Query, lexical: np.ndarray, mode: Mode, limit: int) -> np.ndarray:
-        """Passage ids worth fusing, in ascending order: all of them for a
-        collection of at most `limit` passages, else the union of the dense
-        and lexical top `limit` (only one side's in a single-side mode)."""
-        if self._n <= limit:
-            return np.arange(self._n)
+    def _candidates(
+        self,
+        query: Query,
+        lexical: np.ndarray,
+        mode: Mode,
+        limit: int,
+        allowed: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Passage ids worth fusing, in ascending order: all of them (all the
+        `allowed` ones) when there are at most `limit`, else the union of the
+        dense and lexical top `limit` (only one side's in a single-side mode)."""
+        pool = np.arange(self._n) if allowed is None else np.flatnonzero(allowed)
+        if len(pool) <= limit:
+            return pool
         parts = []
         if mode != "lexical":
-            _, found = self.index.vectors.search(query.vector[None, :], limit)
+            params = None if allowed is None else self._selector(pool)
+            _, found = self.index.vectors.search(query.vector[None, :], limit, params=params)
             parts.append(found[0][found[0] >= 0])
         if mode != "dense":
             top = np.argpartition(-lexical, limit)[:limit]
             parts.append(top[lexical[top] > 0])
         return np.unique(np.concatenate(parts))
+
+    def _selector(self, pool: np.ndarray) -> faiss.SearchParameters:
+        """FAISS search parameters that keep a search to the passages `pool`,
+        with the index's own search breadth (parameters passed with a search
+        replace the index's, so they are copied)."""
+        selector = faiss.IDSelectorBatch(pool.astype(np.int64))
+        vectors = self.index.vectors
+        if isinstance(vectors, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=vectors.hnsw.efSearch)
+        if isinstance(vectors, faiss.IndexIVF):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=vectors.nprobe)
+        return faiss.SearchParameters(sel=selector)
 
     def _dense_scores(self, query: Query, ids: np.ndarray) -> np.ndarray:
         """Exact cosine of the question with the passages `ids`: an IVF or

@@ -79,9 +79,12 @@ class Settings:
     max_upload_bytes: int = 10_000_000
     #: Refuse adding and removing articles (a shared deployment): QA_READ_ONLY=1.
     read_only: bool = False
+    #: Where readers' verdicts on answers go, in the question set's format
+    #: (`qa.feedback`); `qa eval --questions` runs on it.
+    feedback: Path = field(default=ROOT / "evals" / "feedback.jsonl")
 
     def __post_init__(self) -> None:
-        for name in ("corpus", "index"):  # accept "folder" as well as Path("folder")
+        for name in ("corpus", "index", "feedback"):  # accept "folder" as well as Path("folder")
             if not isinstance(getattr(self, name), Path):
                 object.__setattr__(self, name, Path(getattr(self, name)))
         if self.mode not in MODES:

@@ -55,6 +55,8 @@ def test_approximate_index_finds_what_the_flat_one_finds(assistant, seeds, tmp_p
     for question in QUESTIONS:
         got, want = approximate.ask(question), assistant.ask(question)
         assert [e.text for e in got.excerpts] == [e.text for e in want.excerpts]
+        kept = approximate.ask(question, documents=[SELECTED[0]])
+        assert {e.citation.doc_id for e in (*kept.excerpts, *kept.closest)} == {SELECTED[0]}
     reloaded = Assistant.load(settings)
     assert reloaded.report.status == "fresh"
     assert vector_index_kind(reloaded.retriever.index.vectors) == kind
@@ -111,6 +113,51 @@ def test_approximate_recall_on_clustered_vectors(kind):
     assert recall > 0.9
     assert isinstance(approx, faiss.IndexHNSWFlat if kind == "hnsw" else faiss.IndexIVFFlat)
     assert np.array_equal(approx.reconstruct_batch(np.arange(10)), vectors[:10])
+
+
+SELECTED = ("001_e069358ba42b4717.txt", "004_67b8fb8b68afd666.txt")
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_a_selection_is_searched_on_its_own(assistant, mode):
+    """Kept to two articles, a search returns their passages only, ranked as
+    the whole collection's ranking ranks them (FAISS searched the selection
+    itself, not what is left of the collection's top)."""
+    retriever = assistant.retriever
+    passages = retriever.index.passages
+    allowed = np.array([p.doc_id in SELECTED for p in passages])
+    assert 5 < allowed.sum() < len(passages)
+    for question in QUESTIONS:
+        _, kept = retriever.search(question, mode, 5, allowed=allowed)
+        _, full = retriever.search(question, mode, len(passages))
+        assert kept and {h.passage.doc_id for h in kept} <= set(SELECTED)
+        if mode != "hybrid":  # hybrid scores are normalised over the pool
+            want = [h.passage for h in full if h.passage.doc_id in SELECTED][:5]
+            assert [h.passage for h in kept] == want
+
+
+def test_selection_by_article_and_date(assistant):
+    question = "Combien d'entreprises accueille la Cité numérique ?"
+    dated = "003_e1b8b1c84c49c586.txt"  # "date 2019-09"
+    assert assistant.select() is None
+    assert assistant.select(documents=list(SELECTED)) == frozenset(SELECTED)
+    assert assistant.select(since="2019-09-15") == {dated}
+    assert assistant.select(since="2019", until="2019-09-01") == {dated}
+    answer = assistant.ask(question, documents=[SELECTED[1]])
+    assert {e.citation.doc_id for e in (*answer.excerpts, *answer.closest)} == {SELECTED[1]}
+    assert (
+        assistant.ask(question, since="2019-01", until="2019-12").excerpts[0].citation.doc_id
+        == dated
+    )
+    for kwargs, message in [
+        ({"documents": ["../etc/passwd"]}, "no article"),
+        ({"since": "15/09/2019"}, "YYYY"),
+        ({"until": "2019-13"}, "YYYY"),
+        ({"since": "2020"}, "dated within"),
+        ({"documents": [SELECTED[0]], "until": "2030"}, "dated within"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            assistant.ask(question, **kwargs)
 
 
 def test_retriever_on_an_empty_pool_returns_no_hits(assistant):
