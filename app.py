@@ -26,7 +26,8 @@ from qa import Answer, Assistant, Excerpt, QAError
 from qa.assistant import check_question
 from qa.conversation import resolve_history
 from qa.corpus import SUFFIXES
-from qa.library import read_uploads
+from qa.feedback import feedback_for, save_feedback
+from qa.library import Upload, read_uploads
 from qa.settings import MODES
 
 EXAMPLES = [
@@ -120,26 +121,127 @@ def _escape(text: str) -> str:
     return text.replace("://", "&#58;//").replace("www.", "www&#46;").replace("@", "&#64;")
 
 
+def quote(answer: Answer) -> str:
+    """The answer ready to paste: the answering sentence in quotes, then the
+    article's title, author and date when known, and file ("" when the
+    articles do not answer)."""
+    if answer.abstained or not answer.excerpts:
+        return ""
+    lead = answer.excerpts[0]
+    c = lead.citation
+    sentence = " … ".join(lead.highlighted) or lead.text
+    source = ", ".join(x for x in (c.title, c.author, c.date) if x)
+    return f"« {sentence} » — {source} ({c.file.rsplit('/', 1)[-1]})"
+
+
+def render_article(doc: Any, passages: int) -> str:
+    """The Articles tab's reading pane: the article in full, escaped, with
+    what is known about it."""
+    facts = [f"fichier {doc.id}", f"{passages} passage(s)"]
+    facts += [x for x in (doc.author, doc.date) if x]
+    return (
+        f"### {_escape(doc.title)}\n<small>{_escape(' · '.join(facts))}</small>\n\n"
+        f'<div class="article">{_marked(doc.text, [])}</div>'
+    )
+
+
+def _message_text(content: Any) -> str:
+    """A chat message's text, whatever shape the Chatbot gives it in."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("value") or "")
+    if isinstance(content, list):
+        return "".join(_message_text(part) for part in content)
+    return ""
+
+
 def build_demo(assistant: Assistant) -> gr.Blocks:
-    documents = assistant.documents
+    settings = assistant.settings
+    writable = not settings.read_only
 
-    def respond(message: str, history: list[dict[str, Any]], mode: str, k: float) -> str:
+    def respond(
+        message: str,
+        history: list[dict[str, Any]],
+        mode: str,
+        k: float,
+        chosen: list[str] | None,
+        since: str,
+        until: str,
+        shown: list[tuple[str, Answer]],
+    ) -> tuple[str, list[tuple[str, Answer]], str]:
+        """A chat turn: the reply, the answers shown so far (for feedback)
+        and the last answer ready to quote."""
         asked = [m["content"] for m in history if m.get("role") == "user"]
-        questions = [q if isinstance(q, str) else str(q) for q in asked] + [message]
+        questions = [_message_text(q) for q in asked] + [message]
         try:
-            check_question(message, assistant.settings.max_question_chars)
+            check_question(message, settings.max_question_chars)
             resolved = resolve_history(questions)[-1]
-            answer = assistant.ask(resolved, k=int(k), mode=mode)
+            answer = assistant.ask(
+                resolved, k=int(k), mode=mode, documents=chosen or None, since=since, until=until
+            )
         except QAError as err:
-            return f"⚠️ {_escape(str(err))}"
-        return render(answer, documents, typed=message)
+            return f"⚠️ {_escape(str(err))}", shown, ""
+        reply = render(answer, assistant.documents, typed=message)
+        return reply, [*shown, (reply, answer)][-50:], quote(answer)
 
-    def ask(question: str, k: int = 5, mode: str = "hybrid") -> dict[str, Any]:
-        """The answer to `question` as JSON: excerpts with citations and highlight offsets."""
+    def ask(
+        question: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        documents: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+    ) -> dict[str, Any]:
+        """The answer to `question` as JSON: excerpts with citations and
+        highlight offsets. `documents` (ids), `since` and `until` (YYYY,
+        YYYY-MM or YYYY-MM-DD) keep it to those articles."""
         try:
-            return assistant.ask(question, k=int(k), mode=mode).to_dict()
+            answer = assistant.ask(
+                question, k=int(k), mode=mode, documents=documents or None, since=since, until=until
+            )
         except QAError as err:
             raise gr.Error(str(err)) from None
+        return answer.to_dict()
+
+    def on_like(
+        shown: list[tuple[str, Answer]], history: list[dict[str, Any]], like: gr.LikeData
+    ) -> str:
+        """A thumbs up or down on a reply, saved as feedback."""
+        liked = {True: True, "Like": True, False: False, "Dislike": False}.get(like.liked)
+        index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
+        if liked is None or not isinstance(index, int) or index >= len(history):
+            return ""
+        text = _message_text(history[index].get("content"))
+        answer = next((a for reply, a in reversed(shown) if reply == text), None)
+        if answer is None:
+            return "Rien à juger dans ce message."
+        return _save(feedback_for(answer, assistant.documents, liked=liked))
+
+    def correct(shown: list[tuple[str, Answer]], right: str, unanswerable: bool) -> str:
+        """The reader's correction of the last answer."""
+        if not shown:
+            raise gr.Error("Posez d'abord une question.")
+        _, answer = shown[-1]
+        try:
+            record = feedback_for(
+                answer, assistant.documents, correction=right, unanswerable=unanswerable
+            )
+        except QAError as err:
+            raise gr.Error(str(err)) from None
+        return _save(record)
+
+    def _save(record: Any) -> str:
+        try:
+            save_feedback(settings.feedback, record)
+        except OSError as err:
+            raise gr.Error(f"feedback not saved: {err}") from None
+        if record.verdict == "wrong" and record.correction:
+            return (
+                f"Merci. « {_escape(record.correction)} » ne figure mot pour mot dans aucun "
+                "article : la remarque est gardée pour relecture."
+            )
+        return f"Merci, c'est noté ({record.verdict}) pour « {_escape(record.question)} »."
 
     def articles() -> list[dict[str, Any]]:
         """The articles of the collection: id, title, date, file, passages, sha256."""
@@ -153,70 +255,171 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             raise gr.Error(str(err)) from None
         return {"removed": doc_id, "index": dataclasses.asdict(assistant.report)}
 
+    def _uploads(files: list[str] | None) -> list[Upload]:
+        return read_uploads([Path(f) for f in files or []], settings.max_upload_bytes)
+
     def add_files(files: list[str] | None, progress: Any = PROGRESS) -> tuple[Any, ...]:
         """The Articles tab's upload (and the `/add` API): save the files, update
         the index, then show the new list and what was done."""
         try:
-            paths = [Path(f) for f in files or []]
-            uploads = read_uploads(paths, assistant.settings.max_upload_bytes)
-            added = assistant.add(uploads, progress=True)
+            added = assistant.add(_uploads(files), progress=True)
         except QAError as err:
             raise gr.Error(str(err)) from None
         r = assistant.report
         done = {"added": added, "index": dataclasses.asdict(r)}
         message = f"Ajouté : {', '.join(added)} — {r.embedded} passage(s) indexé(s)."
-        return (message, *_library(), state(), done)
+        return (message, *_library(), done)
+
+    def add_text(title: str, text: str, progress: Any = PROGRESS) -> tuple[Any, ...]:
+        """A pasted article: saved as a .txt named after its title."""
+        title, text = (title or "").strip(), (text or "").strip()
+        if not title or not text:
+            raise gr.Error("Donnez un titre et le texte de l'article.")
+        name = f"{title[:80]}.txt"
+        try:
+            upload = Upload(name, f"{title}\n\n{text}\n".encode())
+            added = assistant.add([upload], progress=True)
+        except QAError as err:
+            raise gr.Error(str(err)) from None
+        r = assistant.report
+        return (f"Ajouté : {added[0]} — {r.embedded} passage(s) indexé(s).", *_library())
+
+    def replace_chosen(
+        doc_id: str | None, files: list[str] | None, progress: Any = PROGRESS
+    ) -> tuple[Any, ...]:
+        if not doc_id:
+            raise gr.Error("Choisissez d'abord l'article à remplacer.")
+        try:
+            uploads = _uploads(files)
+            if len(uploads) != 1:
+                raise gr.Error("Déposez un seul fichier pour remplacer un article.")
+            new_id = assistant.replace(doc_id, uploads[0], progress=True)
+        except QAError as err:
+            raise gr.Error(str(err)) from None
+        return (f"Remplacé : {doc_id} par {new_id}.", *_library())
 
     def remove_chosen(doc_id: str | None) -> tuple[Any, ...]:
         if not doc_id:
             raise gr.Error("Choisissez d'abord l'article à retirer.")
         remove_api(doc_id)
-        return (f"Retiré : {doc_id}.", *_library(), state())
+        return (f"Retiré : {doc_id}.", *_library())
 
-    def _library() -> tuple[Any, Any]:
-        rows = [[a.id, a.title, a.date or "", a.passages] for a in assistant.articles()]
-        return rows, gr.update(choices=[r[0] for r in rows], value=None)
+    def show(doc_id: str | None) -> str:
+        doc = assistant.documents.get(doc_id or "")
+        if doc is None:
+            return ""
+        passages = {a.id: a.passages for a in assistant.articles()}.get(doc.id, 0)
+        return render_article(doc, passages)
+
+    def _library() -> tuple[Any, Any, Any, str]:
+        """The table, the article chooser, the chat's article filter and the state line."""
+        listed = assistant.articles()
+        rows = [[a.id, a.title, a.date or "", a.passages] for a in listed]
+        choices = _choices()
+        return rows, gr.update(choices=choices, value=None), gr.update(choices=choices), state()
+
+    def _choices() -> list[tuple[str, str]]:
+        """Articles as a chooser lists them: title and file, by id."""
+        return [(f"{a.title} ({a.id})", a.id) for a in assistant.articles()]
 
     def state() -> str:
-        r, s = assistant.report, assistant.settings
+        r = assistant.report
         return (
-            f"Modèle : {s.model} · {len(assistant.documents)} articles · {r.passages} passages"
-            + (" · lecture seule" if s.read_only else "")
+            f"Modèle : {settings.model} · {len(assistant.documents)} articles · "
+            f"{r.passages} passages" + (" · lecture seule" if settings.read_only else "")
         )
 
-    count = len(assistant.documents)
+    rows, _, _, _ = _library()
     with gr.Blocks(title="Questions sur les articles") as demo:
+        shown = gr.State([])
         with gr.Tab("Questions"):
-            chatbot = gr.Chatbot(label="Conversation", height=620, elem_id="chat")
+            chatbot = gr.Chatbot(
+                label="Conversation",
+                height=620,
+                elem_id="chat",
+                feedback_options=["Like", "Dislike"],
+            )
+            citation = gr.Textbox(
+                label="Citation à copier (phrase, article, date, fichier)",
+                interactive=False,
+                buttons=["copy"],
+                elem_id="quote",
+                render=False,
+            )
             chat = gr.ChatInterface(
                 respond,
                 chatbot=chatbot,
+                textbox=gr.Textbox(
+                    placeholder="Votre question, en français ou en anglais…",
+                    show_label=False,
+                    label="Question",
+                    scale=7,
+                    autofocus=True,
+                    submit_btn=True,
+                    elem_id="question",
+                ),
                 title="Questions sur les articles",
                 description=(
-                    f"Réponses tirées mot pour mot de {count} articles, avec leur source ; "
-                    "la phrase qui répond est surlignée. Aucune phrase n'est inventée."
+                    "Réponses tirées mot pour mot des articles de la collection (onglet "
+                    "Articles), avec leur source ; la phrase qui répond est surlignée. "
+                    "Aucune phrase n'est inventée."
                 ),
                 additional_inputs=[
-                    gr.Radio(list(MODES), value=assistant.settings.mode, label="Recherche"),
-                    gr.Slider(1, 10, value=assistant.settings.k, step=1, label="Extraits"),
+                    # Not rendered here: the chat renders them in its accordion.
+                    gr.Radio(list(MODES), value=settings.mode, label="Recherche", render=False),
+                    gr.Slider(1, 10, value=settings.k, step=1, label="Extraits", render=False),
+                    gr.Dropdown(
+                        choices=_choices(),
+                        multiselect=True,
+                        label="Seulement ces articles (tous si vide)",
+                        elem_id="only",
+                        render=False,
+                    ),
+                    gr.Textbox(
+                        label="Articles datés à partir du (AAAA, AAAA-MM ou AAAA-MM-JJ)",
+                        render=False,
+                    ),
+                    gr.Textbox(label="… et jusqu'au", render=False),
+                    shown,
                 ],
-                examples=[[q, assistant.settings.mode, assistant.settings.k] for q in EXAMPLES],
+                additional_inputs_accordion=gr.Accordion(
+                    "Options et filtre", open=False, render=False
+                ),
+                additional_outputs=[shown, citation],
+                # The question alone: examples show as chips in the empty chat, and
+                # run with the options as they are set.
+                examples=[[q] for q in EXAMPLES],
                 api_name="chat",
                 concurrency_limit=CONCURRENCY,
             )
+            only = chat.additional_inputs[2]
+            citation.render()
+            feedback_note = gr.Markdown(elem_id="feedback-note")
+            with gr.Accordion("Signaler une erreur dans la dernière réponse", open=False):
+                right = gr.Textbox(label="La bonne réponse est…", elem_id="correction")
+                none = gr.Checkbox(label="Les articles ne répondent pas à cette question")
+                send = gr.Button("Envoyer la correction", elem_id="send-correction")
             clear = gr.Button("Effacer la conversation", elem_id="clear")
+            chatbot.like(on_like, [shown, chatbot], [feedback_note], api_visibility="private")
+            send.click(correct, [shown, right, none], [feedback_note], api_visibility="private")
             clear.click(
-                lambda: ([], []), None, [chatbot, chat.chatbot_state], api_visibility="private"
+                lambda: ([], [], [], ""),
+                None,
+                [chatbot, chat.chatbot_state, shown, citation],
+                api_visibility="private",
             )
-        writable = not assistant.settings.read_only
         with gr.Tab("Articles", elem_id="articles-tab"):
             status = gr.Markdown(state(), elem_id="index-state")
-            rows, _ = _library()
             table = gr.Dataframe(
                 value=rows,
                 headers=["id", "titre", "date", "passages"],
+                column_widths=["24%", "56%", "11%", "9%"],
+                wrap=True,
                 interactive=False,
                 elem_id="articles",
+            )
+            chosen = gr.Dropdown(
+                choices=_choices(), label="Article (à lire, remplacer ou retirer)", elem_id="chosen"
             )
             with gr.Row(visible=writable):
                 files = gr.File(
@@ -228,27 +431,41 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                 )
                 with gr.Column():
                     add_button = gr.Button("Ajouter", variant="primary", elem_id="add")
-                    chosen = gr.Dropdown(
-                        choices=[r[0] for r in rows], label="Article à retirer", elem_id="chosen"
+                    replace_button = gr.Button(
+                        "Remplacer l'article choisi par le fichier", elem_id="replace"
                     )
-                    remove_button = gr.Button("Retirer", variant="stop", elem_id="remove")
+                    remove_button = gr.Button(
+                        "Retirer l'article choisi", variant="stop", elem_id="remove"
+                    )
+            with gr.Accordion("Coller un texte", open=False, visible=writable):
+                paste_title = gr.Textbox(label="Titre", elem_id="paste-title")
+                paste_text = gr.Textbox(label="Texte de l'article", lines=8, elem_id="paste-text")
+                paste_button = gr.Button("Ajouter ce texte", elem_id="paste")
             message = gr.Markdown(elem_id="library-message")
+            reading = gr.Markdown(elem_id="article-view")
             report = gr.JSON(visible=False)
+            listing = [table, chosen, only, status]
+            chosen.change(show, [chosen], [reading], api_visibility="private")
             add_button.click(
                 add_files,
                 [files],
-                [message, table, chosen, status, report],
+                [message, *listing, report],
                 api_name="add",
                 api_visibility="public" if writable else "private",
                 concurrency_limit=CONCURRENCY,
             )
-            remove_button.click(
-                remove_chosen,
-                [chosen],
-                [message, table, chosen, status],
-                api_visibility="private",
-                concurrency_limit=CONCURRENCY,
-            )
+            for button, fn, inputs in (
+                (replace_button, replace_chosen, [chosen, files]),
+                (remove_button, remove_chosen, [chosen]),
+                (paste_button, add_text, [paste_title, paste_text]),
+            ):
+                button.click(
+                    fn,
+                    inputs,
+                    [message, *listing],
+                    api_visibility="private",
+                    concurrency_limit=CONCURRENCY,
+                )
         gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY)
         gr.api(articles, api_name="articles", concurrency_limit=CONCURRENCY)
         if writable:

@@ -109,6 +109,20 @@ class Assistant:
         remove_article(self.settings.corpus, doc_id, self.corpus.documents)
         self._reload(progress)
 
+    def replace(self, doc_id: str, upload: Upload, progress: bool = False) -> str:
+        """Replace article `doc_id` by `upload` (checked as `add` checks it;
+        the old file goes only once the new one is saved); the new id."""
+        self._writable()
+        (added,) = add_articles(
+            self.settings.corpus,
+            [upload],
+            self.corpus.documents,
+            self.settings.max_upload_bytes,
+            replacing=doc_id,
+        )
+        self._reload(progress)
+        return added
+
     def _writable(self) -> None:
         if self.settings.read_only:
             raise InputError("this collection is read-only (QA_READ_ONLY=1)")

@@ -88,15 +88,29 @@ def read_uploads(paths: list[Path], max_bytes: int) -> list[Upload]:
 
 
 def add_articles(
-    folder: Path, uploads: list[Upload], existing: tuple[Document, ...], max_bytes: int
+    folder: Path,
+    uploads: list[Upload],
+    existing: tuple[Document, ...],
+    max_bytes: int,
+    replacing: str | None = None,
 ) -> list[str]:
     """Check every upload, then save them all into `folder`; the ids of the
     new articles. Raises `InputError` naming the first bad file (too big,
-    not an article, not UTF-8, empty, a duplicate), and then writes nothing."""
+    not an article, not UTF-8, empty, a duplicate), and then writes nothing.
+
+    `replacing`: the id of an article the (single) upload replaces. Its file
+    goes only once the new one is written, so a failure keeps the old."""
     if not uploads:
         raise InputError("no file to add")
+    if replacing is not None:
+        old = _path_of(folder, replacing, existing)
+        if len(uploads) != 1:
+            raise InputError("an article is replaced by one file")
+        existing = tuple(d for d in existing if d.id != replacing)
     seen = {_words(d.text): d.id for d in existing}
     taken = {p.name.lower() for p in folder.iterdir()} if folder.is_dir() else set()
+    if replacing is not None:
+        taken.discard(old.name.lower())
     ready: list[tuple[str, bytes]] = []
     for upload in uploads:
         name = safe_name(upload.name)
@@ -116,21 +130,28 @@ def add_articles(
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in ready:
         atomic_write(folder / name, data)
+    if replacing is not None and ready[0][0] != old.name:
+        old.unlink()
     return [name for name, _ in ready]
 
 
 def remove_article(folder: Path, doc_id: str, existing: tuple[Document, ...]) -> None:
     """Delete the file of article `doc_id` from `folder`. The last article
     cannot be removed: a collection with none cannot answer anything."""
-    ids = {d.id for d in existing}
-    if doc_id not in ids:
-        raise InputError(f"no article {doc_id!r} in the collection")
-    if len(ids) == 1:
+    path = _path_of(folder, doc_id, existing)
+    if len(existing) == 1:
         raise InputError(f"{doc_id!r} is the only article; add another before removing it")
+    path.unlink()
+
+
+def _path_of(folder: Path, doc_id: str, existing: tuple[Document, ...]) -> Path:
+    """The file of article `doc_id`, which must be in the collection and in `folder`."""
+    if doc_id not in {d.id for d in existing}:
+        raise InputError(f"no article {doc_id!r} in the collection")
     path = (folder / doc_id).resolve()
     if not path.is_relative_to(folder.resolve()):
         raise InputError(f"{doc_id!r} is not inside the corpus folder")
-    path.unlink()
+    return path
 
 
 def _read(name: str, upload: Upload) -> Document:

@@ -45,8 +45,9 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def assistant(index_dir: Path) -> Assistant:
-    return Assistant.load(Settings(corpus=SEEDS, index=index_dir))
+def assistant(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    feedback = tmp_path_factory.mktemp("feedback") / "feedback.jsonl"
+    return Assistant.load(Settings(corpus=SEEDS, index=index_dir, feedback=feedback))
 
 
 @pytest.fixture

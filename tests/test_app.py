@@ -64,11 +64,45 @@ def test_api_ask_returns_the_answer_as_json(client):
 
 
 def test_api_chat_answers_and_reports_bad_input(client):
-    page = client.predict(
-        "Quel est le budget du plan IA de l'Occitanie ?", "hybrid", 5, api_name="/chat"
-    )
+    question = "Quel est le budget du plan IA de l'Occitanie ?"
+    page, citation = client.predict(question, "hybrid", 5, [], "", "", api_name="/chat")
     assert "50 millions" in page
-    assert "the question is empty" in client.predict("   ", "hybrid", 5, api_name="/chat")
+    assert citation.startswith("« ") and "50 millions" in citation
+    assert citation.endswith("(001_e069358ba42b4717.txt)")
+    page, citation = client.predict("   ", "hybrid", 5, [], "", "", api_name="/chat")
+    assert "the question is empty" in page and citation == ""
+    page, _ = client.predict(question, "hybrid", 5, [], "2019-13", "", api_name="/chat")
+    assert "YYYY" in page
+
+
+def test_chat_and_api_keep_to_the_chosen_articles(client):
+    """The budget is in article 001: kept to article 000, the page says the
+    articles do not answer; kept to 003 by date, /ask cites 003 only."""
+    question = "Quel est le budget du plan IA de l'Occitanie ?"
+    only = ["000_2d1ac743b4ad48ec.txt"]
+    page, citation = client.predict(question, "hybrid", 5, only, "", "", api_name="/chat")
+    assert page.startswith("**Les articles ne répondent pas") and citation == ""
+    assert "001\\_e069358ba42b4717" not in page
+    data = client.predict(question="Combien d'entreprises à la Cité numérique ?", since="2019-09",
+                          until="2019-09", api_name="/ask")  # fmt: skip
+    assert {e["citation"]["doc_id"] for e in data["excerpts"]} == {"003_e1b8b1c84c49c586.txt"}
+    assert data["excerpts"][0]["citation"]["date"] == "2019-09"
+    with pytest.raises(Exception, match="no article"):
+        client.predict(question=question, documents=["nope.txt"], api_name="/ask")
+
+
+def test_quote_and_article_view(assistant):
+    from app import quote, render_article
+
+    answer = assistant.ask("Où se trouve la Cité numérique près de Bordeaux ?")
+    text = quote(answer)
+    assert text.startswith("« ") and "Bègles" in text
+    assert text.endswith(", 2019-09 (003_e1b8b1c84c49c586.txt)")
+    assert quote(assistant.ask("Qui a gagné la Coupe du monde de rugby 2023 ?")) == ""
+    doc = assistant.documents["003_e1b8b1c84c49c586.txt"]
+    view = render_article(doc, 3)
+    assert view.startswith("### La Cité numérique")
+    assert "fichier 003\\_e1b8b1c84c49c586.txt · 3 passage\\(s\\) · 2019-09" in view
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +117,9 @@ def library_client(index_dir, seeds, tmp_path_factory):
     root = tmp_path_factory.mktemp("library")
     shutil.copytree(seeds, root / "articles")
     shutil.copytree(index_dir, root / "index")
-    assistant = Assistant.load(Settings(corpus=root / "articles", index=root / "index"))
+    assistant = Assistant.load(
+        Settings(corpus=root / "articles", index=root / "index", feedback=root / "feedback.jsonl")
+    )
     demo = build_demo(assistant)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:

@@ -1,17 +1,22 @@
 """The chat page in a real browser: Debian's chromium and chromedriver,
 driven by Selenium. A question, a follow-up, and an article full of HTML and
-Markdown that must show as text. The screenshot of the answered chat is
-saved as tests/artifacts/chat.png (ignored by git) for a person to look at."""
+Markdown that must show as text; an upload, a pasted article, feedback.
+Screenshots go to tests/artifacts/ for a person to look at; the README shows
+two of them (articles.png and answer_from_upload.png, the only ones git
+keeps: commit them again when the page changes)."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from app import build_demo
 from qa import Assistant, Settings
+from qa.evaluation import load_questions
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE = (
@@ -42,7 +47,8 @@ def page_url(tmp_path_factory, seeds, embedder):
         shutil.copy(f, corpus / f.name)
     (corpus / "hostile.txt").write_text(HOSTILE, encoding="utf-8")
     index = tmp_path_factory.mktemp("browser-index")
-    assistant = Assistant.load(Settings(corpus=corpus, index=index))
+    feedback = tmp_path_factory.getbasetemp() / "browser-feedback.jsonl"
+    assistant = Assistant.load(Settings(corpus=corpus, index=index, feedback=feedback))
     demo = build_demo(assistant)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
@@ -83,7 +89,7 @@ def _ask(browser, question: str) -> str:
     from selenium.webdriver.support.ui import WebDriverWait
 
     box = WebDriverWait(browser, 60).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "textarea[data-testid='textbox'], textarea")
+        lambda d: d.find_element(By.CSS_SELECTOR, "#question textarea")
     )
     before = len(_replies(browser))
     box.send_keys(question)
@@ -151,24 +157,34 @@ def _tab(browser, name: str) -> None:
     browser.execute_script("arguments[0].click();", WebDriverWait(browser, 60).until(tab))
 
 
-def _message(browser, text: str) -> str:
+def _message(browser, text: str, where: str = "library-message") -> str:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def shown(driver):
-        found = driver.find_element(By.ID, "library-message").text
+        found = driver.find_element(By.ID, where).text
         return found if text in found else False
 
     return WebDriverWait(browser, 120).until(shown)
 
 
-def test_upload_ask_and_remove_an_article(browser, page_url, tmp_path):
+def _choose(browser, element_id: str, value: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    choice = browser.find_element(By.CSS_SELECTOR, f"#{element_id} input")
+    choice.click()
+    choice.send_keys(value)
+    choice.send_keys(Keys.ENTER)
+
+
+def test_upload_ask_and_remove_an_article(browser, page_url, tmp_path, tmp_path_factory):
     """Upload an article in the Articles tab, see it listed, get an answer
     that only it holds, then remove it; screenshots of the tab and the answer."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
+    feedback = tmp_path_factory.getbasetemp() / "browser-feedback.jsonl"
     article = tmp_path / "Zorbix à Albi.txt"
     article.write_text(ZORBIX, encoding="utf-8")
     browser.get(page_url)
@@ -190,15 +206,58 @@ def test_upload_ask_and_remove_an_article(browser, page_url, tmp_path):
     _tab(browser, "Questions")
     reply = _ask(browser, "Combien de salariés emploie Zorbix à Albi ?")
     assert "12 salariés" in reply and "Zorbix_a_Albi.txt" in reply
+    copied = browser.find_element(By.CSS_SELECTOR, "#quote textarea").get_attribute("value")
+    assert copied.startswith("« ") and "12 salariés" in copied
+    assert copied.endswith("— Zorbix s'installe à Albi (Zorbix_a_Albi.txt)")
+    time.sleep(1)  # the chat scrolls itself to its end once the reply is drawn
+    last = browser.find_elements(By.CSS_SELECTOR, "#chat [data-testid='bot']")[-1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", last)
     browser.save_screenshot(str(ARTIFACTS / "answer_from_upload.png"))
 
+    # A thumbs up on the reply is saved as a question the evaluation can read.
+    likes = browser.find_elements(By.CSS_SELECTOR, "#chat button[aria-label='Like']")
+    browser.execute_script("arguments[0].click();", likes[-1])
+    _message(browser, "Merci", where="feedback-note")
+    saved = json.loads(feedback.read_text(encoding="utf-8").splitlines()[-1])
+    assert saved["verdict"] == "right" and saved["docs"] == ["Zorbix_a_Albi.txt"]
+    assert load_questions(feedback)[-1].question == saved["question"]
+
     _tab(browser, "Articles")
-    choice = browser.find_element(By.CSS_SELECTOR, "#chosen input")
-    choice.click()
-    choice.send_keys("Zorbix_a_Albi.txt")
-    choice.send_keys(Keys.ENTER)
+    _choose(browser, "chosen", "Zorbix_a_Albi.txt")
+    WebDriverWait(browser, 30).until(
+        lambda d: "30 d'ici 2027" in d.find_element(By.ID, "article-view").text
+    )
     browser.find_element(By.ID, "remove").click()
     _message(browser, "Retiré : Zorbix_a_Albi.txt")
     WebDriverWait(browser, 30).until(
         lambda d: "Zorbix_a_Albi.txt" not in d.find_element(By.ID, "articles").text
     )
+
+
+def test_paste_an_article_then_ask_it(browser, page_url):
+    """An article pasted with its title is saved, indexed and answers."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(page_url)
+    _tab(browser, "Articles")
+    opener = next(
+        b
+        for b in browser.find_elements(By.CSS_SELECTOR, "button")
+        if "Coller un texte" in b.get_attribute("textContent")
+    )
+    browser.execute_script("arguments[0].click();", opener)
+    browser.find_element(By.CSS_SELECTOR, "#paste-title textarea, #paste-title input").send_keys(
+        "Le domaine Quentor vendange"
+    )
+    browser.find_element(By.CSS_SELECTOR, "#paste-text textarea").send_keys(
+        "Le domaine Quentor, à Gaillac, a vendangé 48 hectares de vignes cette année."
+    )
+    browser.find_element(By.ID, "paste").click()
+    assert "Le_domaine_Quentor_vendange.txt" in _message(browser, "Ajouté")
+    _tab(browser, "Questions")
+    reply = _ask(browser, "Combien d'hectares le domaine Quentor a-t-il vendangés ?")
+    assert "48 hectares" in reply and "Le_domaine_Quentor_vendange.txt" in reply
+    _tab(browser, "Articles")
+    _choose(browser, "chosen", "Le_domaine_Quentor_vendange.txt")
+    browser.find_element(By.ID, "remove").click()
+    _message(browser, "Retiré : Le_domaine_Quentor_vendange.txt")

@@ -94,6 +94,23 @@ def test_pdf_and_news_page_uploads(corpus_copy, documents):
     assert (corpus_copy / "microsoft.pdf").read_bytes() == pdf
 
 
+def test_replace_keeps_the_old_article_until_the_new_one_is_saved(corpus_copy, documents):
+    old = documents[1]
+    with pytest.raises(InputError, match="empty"):
+        add_articles(corpus_copy, [Upload("x.txt", b"")], documents, 10**7, replacing=old.id)
+    assert (corpus_copy / old.id).exists()
+    with pytest.raises(InputError, match="no article"):
+        add_articles(corpus_copy, [Upload("x.txt", ARTICLE)], documents, 10**7, replacing="nope")
+    # The same name: overwritten in place; another name: the old file goes.
+    same = add_articles(corpus_copy, [Upload(old.id, ARTICLE)], documents, 10**7, replacing=old.id)
+    assert same == [old.id] and (corpus_copy / old.id).read_bytes() == ARTICLE
+    now = load_corpus(corpus_copy).documents
+    assert add_articles(corpus_copy, [Upload("z.md", ARTICLE)], now, 10**7, replacing=old.id) == [
+        "z.md"
+    ]
+    assert not (corpus_copy / old.id).exists()
+
+
 def test_remove_refuses_unknown_and_last_articles(corpus_copy, documents):
     with pytest.raises(InputError, match="no article"):
         remove_article(corpus_copy, "../seeds/x.txt", documents)
@@ -112,7 +129,10 @@ def test_add_then_ask_then_remove(corpus_copy, index_dir, tmp_path):
     answer = assistant.ask("Combien de salariés emploie Zorbix ?")
     assert answer.excerpts[0].citation.doc_id == "Zorbix_a_Albi.txt"
     assert "12 salariés" in answer.excerpts[0].text
-    assistant.remove("Zorbix_a_Albi.txt")
+    replaced = assistant.replace("Zorbix_a_Albi.txt", Upload("zorbix.txt", ARTICLE + b"Fin.\n"))
+    assert replaced == "zorbix.txt" and assistant.report.embedded == 1
+    assert [a.id for a in assistant.articles()][-1] == "zorbix.txt"
+    assistant.remove("zorbix.txt")
     assert {a.id: a.passages for a in assistant.articles()} == before
     assert assistant.report.embedded == 0
     assert not (corpus_copy / "Zorbix_a_Albi.txt").exists()
