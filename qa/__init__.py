@@ -7,7 +7,14 @@ answer = Assistant.load().ask("Quel est le budget du plan IA de l'Occitanie ?")
 from qa.answer import Answer, Citation, Excerpt, Scores
 from qa.assistant import Assistant
 from qa.corpus import Document
-from qa.errors import CorpusError, IndexCorruptedError, InputError, ModelError, QAError
+from qa.errors import (
+    CorpusError,
+    IndexCorruptedError,
+    IndexUpdateError,
+    InputError,
+    ModelError,
+    QAError,
+)
 from qa.settings import Settings
 from qa.text import Span
 
@@ -19,6 +26,7 @@ __all__ = [
     "Document",
     "Excerpt",
     "IndexCorruptedError",
+    "IndexUpdateError",
     "InputError",
     "ModelError",
     "QAError",

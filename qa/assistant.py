@@ -11,7 +11,7 @@ from pathlib import Path
 from qa.answer import Answer, SentenceIndex, build_answer
 from qa.corpus import Corpus, load_corpus
 from qa.embedding import Embedder
-from qa.errors import InputError
+from qa.errors import IndexUpdateError, InputError, QAError
 from qa.indexing import BuildReport, ensure_index
 from qa.library import Article, Upload, add_articles, remove_article
 from qa.retrieval import Retrieval, Retriever
@@ -99,7 +99,15 @@ class Assistant:
         added = add_articles(
             self.settings.corpus, uploads, self.corpus.documents, self.settings.max_upload_bytes
         )
-        self._reload(progress)
+        try:
+            self._reload(progress)
+        except (OSError, QAError, RuntimeError) as err:
+            for name in added:  # nothing half-added: the folder is as the index has it
+                (self.settings.corpus / name).unlink(missing_ok=True)
+            raise IndexUpdateError(
+                f"the index could not be updated ({err}); nothing was added, "
+                "the articles already there still answer"
+            ) from err
         return added
 
     def remove(self, doc_id: str, progress: bool = False) -> None:
@@ -107,7 +115,7 @@ class Assistant:
         passages from the index (the others are not re-embedded)."""
         self._writable()
         remove_article(self.settings.corpus, doc_id, self.corpus.documents)
-        self._reload(progress)
+        self._reload_or_explain(progress)
 
     def replace(self, doc_id: str, upload: Upload, progress: bool = False) -> str:
         """Replace article `doc_id` by `upload` (checked as `add` checks it;
@@ -120,12 +128,23 @@ class Assistant:
             self.settings.max_upload_bytes,
             replacing=doc_id,
         )
-        self._reload(progress)
+        self._reload_or_explain(progress)
         return added
 
     def _writable(self) -> None:
         if self.settings.read_only:
             raise InputError("this collection is read-only (QA_READ_ONLY=1)")
+
+    def _reload_or_explain(self, progress: bool) -> None:
+        """`_reload`, with a failure said plainly: the folder changed, the
+        index did not, and the next start updates it."""
+        try:
+            self._reload(progress)
+        except (OSError, QAError, RuntimeError) as err:
+            raise IndexUpdateError(
+                f"the index could not be updated ({err}); answers still come from the "
+                "collection as it was, and the next start updates the index"
+            ) from err
 
     def _reload(self, progress: bool) -> None:
         """Reopen the corpus and index with the loaded model, then take the

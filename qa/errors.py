@@ -27,3 +27,8 @@ class IndexCorruptedError(QAError):
         super().__init__(
             f"index file {path} is corrupted ({problem}); rebuild it with `qa index --rebuild`"
         )
+
+
+class IndexUpdateError(QAError):
+    """Indexing a change to the collection failed (a full disk, a crash of a
+    writer); the index on disk and the answers are those of before."""

@@ -1,18 +1,24 @@
 """Save, load and verify the index folder. Plain files only, never pickle.
 
     index/
-      manifest.json    format version, build settings, model hash, documents,
-                       passage count, and the sha256 of every other file
-      passages.jsonl   one passage per line: doc_id, number, start, end, text
-      vectors.faiss    FAISS inner-product index of normalised embeddings
-      bm25/            bm25s arrays (.npy, allow_pickle=False) and JSON vocab
-      notes.jsonl      per document: its sentences and their named entities (spaCy)
-      sentences.npy    one normalised embedding per sentence of `notes.jsonl`,
-                       in document order (allow_pickle=False)
+      manifest.json      format version, build settings, model hash, documents,
+                         passage count, the data subfolder and the sha256 of
+                         every file in it
+      data-<time>/
+        passages.jsonl   one passage per line: doc_id, number, start, end, text
+        vectors.faiss    FAISS inner-product index of normalised embeddings
+        bm25/            bm25s arrays (.npy, allow_pickle=False) and JSON vocab
+        notes.jsonl      per document: its sentences and their named entities (spaCy)
+        sentences.npy    one normalised embedding per sentence of `notes.jsonl`,
+                         in document order (allow_pickle=False)
 
-Every file is written to a temporary name, fsynced and `os.replace`d in. The
-manifest is removed first and written last, so an interrupted save leaves a
-folder without a manifest (rebuilt on next load), never a silently mixed index.
+The data files live in a subfolder of their own, `data-<time>/`, named by
+the manifest. A save writes a new subfolder (each file fsynced), then
+replaces `manifest.json` in one `os.replace`, then deletes the subfolders no
+manifest names. Until that replace the old manifest and its files are
+untouched, so a save that crashes half-way (an upload whose indexing is
+killed) leaves the previous index loading as it was, and the next load
+finishes the update from it instead of re-embedding everything.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ import io
 import json
 import math
 import os
+import re
+import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +51,7 @@ VECTORS = "vectors.faiss"
 BM25_DIR = "bm25"
 NOTES = "notes.jsonl"
 SENTENCES = "sentences.npy"
+DATA_PREFIX = "data-"
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,11 @@ class Manifest:
     #: id, sha256, title and path of each document, in index order.
     documents: list[dict[str, Any]]
     passages: int
-    #: sha256 of every data file, by path relative to the index folder.
+    #: sha256 of every data file, by path relative to the data subfolder.
     files: dict[str, str]
+    #: The subfolder holding the data files ("" for an index saved before
+    #: subfolders, with its files beside the manifest).
+    data: str = ""
 
 
 @dataclass
@@ -150,9 +163,11 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def save_index(folder: Path, stored: StoredIndex) -> Manifest:
-    """Write `stored` under `folder`; return the manifest with its file hashes."""
+    """Write `stored` under `folder` (see the module docstring for why in a
+    new subfolder); return the manifest with its file hashes."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST).unlink(missing_ok=True)
+    data = f"{DATA_PREFIX}{time.time_ns():x}"
+    target = folder / data
     files: dict[str, bytes] = {
         PASSAGES: "".join(
             json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in stored.passages
@@ -167,23 +182,38 @@ def save_index(folder: Path, stored: StoredIndex) -> Manifest:
         stored.bm25.save(tmp, allow_pickle=False, show_progress=False)
         for item in sorted(Path(tmp).iterdir()):
             files[f"{BM25_DIR}/{item.name}"] = item.read_bytes()
-    old_bm25 = folder / BM25_DIR
-    if old_bm25.is_dir():
-        for item in old_bm25.iterdir():
-            if f"{BM25_DIR}/{item.name}" not in files:
-                item.unlink()
-    for name, data in files.items():
-        atomic_write(folder / name, data)
+    for name, content in files.items():
+        atomic_write(target / name, content)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         build=stored.manifest.build,
         documents=stored.manifest.documents,
         passages=len(stored.passages),
-        files={name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+        files={name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
+        data=data,
     )
     atomic_write(folder / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
+    _drop_unnamed(folder, data)
     stored.manifest = manifest
     return manifest
+
+
+def _drop_unnamed(folder: Path, data: str) -> None:
+    """Delete what the manifest no longer names: older data subfolders (and
+    half-written ones a crash left), and the files of an index saved before
+    subfolders."""
+    for path in folder.iterdir():
+        if path.is_dir() and path.name.startswith(DATA_PREFIX) and path.name != data:
+            shutil.rmtree(path, ignore_errors=True)
+    for name in (PASSAGES, VECTORS, NOTES, SENTENCES):
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / BM25_DIR, ignore_errors=True)
+
+
+def data_folder(folder: Path, manifest: Manifest | None = None) -> Path:
+    """The folder holding the data files of the index in `folder`."""
+    manifest = manifest or read_manifest(folder)
+    return folder / manifest.data if manifest is not None and manifest.data else folder
 
 
 def read_manifest(folder: Path) -> Manifest | None:
@@ -203,6 +233,9 @@ def read_manifest(folder: Path) -> Manifest | None:
 def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
     """Load and verify the files `manifest` lists; raise `IndexCorruptedError`
     naming the first file that is missing, damaged or inconsistent."""
+    if manifest.data and not re.fullmatch(rf"{DATA_PREFIX}[0-9a-f]+", manifest.data):
+        raise IndexCorruptedError(str(folder / MANIFEST), f"bad data folder {manifest.data!r}")
+    folder = data_folder(folder, manifest)
     for name, expected in manifest.files.items():
         path = folder / name
         if not path.is_file():
@@ -225,7 +258,7 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
     }
     if len(set(counts.values())) != 1:
         detail = ", ".join(f"{k}={v}" for k, v in counts.items())
-        raise IndexCorruptedError(str(folder / MANIFEST), f"counts disagree: {detail}")
+        raise IndexCorruptedError(str(folder), f"counts disagree: {detail}")
     dimension = manifest.build.get("model", {}).get("dimension")
     if vectors.d != dimension:
         raise IndexCorruptedError(

@@ -2,7 +2,7 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.errors import IndexCorruptedError
-from qa.store import VECTORS
+from qa.store import VECTORS, data_folder
 
 
 def test_fresh_index_is_loaded_not_rebuilt(index_dir, seeds):
@@ -84,7 +84,7 @@ def test_changed_chunking_settings_rebuild(corpus_copy, tmp_path):
 def test_corrupted_index_is_an_error_until_rebuilt(corpus_copy, tmp_path):
     settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
     Assistant.load(settings)
-    (tmp_path / "index" / VECTORS).write_bytes(b"garbage")
+    (data_folder(tmp_path / "index") / VECTORS).write_bytes(b"garbage")
     with pytest.raises(IndexCorruptedError, match=r"vectors\.faiss.*qa index --rebuild"):
         Assistant.load(settings)
     report = Assistant.load(settings, rebuild=True).report

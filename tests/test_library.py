@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import Assistant, InputError, Settings
+from qa import Assistant, IndexUpdateError, InputError, Settings
 from qa.corpus import load_corpus
 from qa.library import Upload, add_articles, remove_article, safe_name
 
@@ -137,6 +137,93 @@ def test_add_then_ask_then_remove(corpus_copy, index_dir, tmp_path):
     assert assistant.report.embedded == 0
     assert not (corpus_copy / "Zorbix_a_Albi.txt").exists()
     assert len(load_corpus(corpus_copy).documents) == len(before)
+
+
+def test_a_crash_while_indexing_an_upload_keeps_the_old_index(
+    corpus_copy, index_dir, tmp_path, monkeypatch
+):
+    """The index save dies half-way (the third data file: a full disk). The
+    upload is undone, answers keep coming from the old collection, and the
+    index on disk is the old one: the next load updates it incrementally."""
+    import qa.store
+
+    index = tmp_path / "index"
+    shutil.copytree(index_dir, index)
+    settings = Settings(corpus=corpus_copy, index=index)
+    assistant = Assistant.load(settings)
+    before = [a.id for a in assistant.articles()]
+    manifest = (index / "manifest.json").read_bytes()
+    written, real = [], qa.store.atomic_write
+
+    def full_disk(path, data):
+        written.append(path)
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(qa.store, "atomic_write", full_disk)
+    with pytest.raises(IndexUpdateError, match=r"No space left.*nothing was added"):
+        assistant.add([Upload("zorbix.txt", ARTICLE)])
+    monkeypatch.undo()
+    assert not (corpus_copy / "zorbix.txt").exists()
+    assert [a.id for a in assistant.articles()] == before
+    assert "French Tech" in assistant.ask("Qui a lancé la French Tech ?").excerpts[0].text
+    assert (index / "manifest.json").read_bytes() == manifest
+    assert Assistant.load(settings).report.status == "fresh"  # the old index, whole
+
+    (corpus_copy / "zorbix.txt").write_bytes(ARTICLE)  # a crash after the file was saved
+    monkeypatch.setattr(qa.store, "atomic_write", full_disk)
+    written.clear()
+    with pytest.raises(OSError):
+        Assistant.load(settings)
+    monkeypatch.undo()
+    report = Assistant.load(settings).report
+    assert report.status == "updated" and report.embedded == 1  # only the new passage
+    assert len([p for p in index.iterdir() if p.name.startswith("data-")]) == 1
+
+
+def test_answers_stay_whole_while_articles_are_added(corpus_copy, index_dir, tmp_path):
+    """Questions asked from other threads while an article comes and goes
+    each see one whole collection: no question fails, and every excerpt is
+    its article's text at the offsets its citation gives."""
+    import threading
+
+    from qa.corpus import load_document
+
+    index = tmp_path / "index"
+    shutil.copytree(index_dir, index)
+    assistant = Assistant.load(Settings(corpus=corpus_copy, index=index))
+    (tmp_path / "z.txt").write_bytes(ARTICLE)
+    texts = {d.id: d.text for d in assistant.corpus.documents}
+    texts["Zorbix_a_Albi.txt"] = load_document(tmp_path / "z.txt", "z").text
+    question = "Combien de salariés emploie Zorbix ?"
+    failures, seen = [], set()
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                answer = assistant.ask(question, k=3)
+                for e in (*answer.excerpts, *answer.closest):
+                    c = e.citation
+                    assert texts[c.doc_id][c.start : c.end] == e.text, c
+                seen.add(answer.excerpts[0].citation.doc_id if answer.excerpts else None)
+            except Exception as err:  # any failure at all is what this test looks for
+                failures.append(err)
+
+    readers = [threading.Thread(target=ask) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(2):
+            assistant.add([Upload("Zorbix à Albi.txt", ARTICLE)])
+            assistant.remove("Zorbix_a_Albi.txt")
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert failures == []
+    assert "Zorbix_a_Albi.txt" in seen and len(seen) > 1  # answers from both collections
 
 
 def test_a_read_only_collection_refuses_changes(read_only_assistant):

@@ -11,6 +11,7 @@ from qa.store import (
     PASSAGES,
     SENTENCES,
     VECTORS,
+    data_folder,
     load_index,
     read_manifest,
     save_index,
@@ -44,12 +45,12 @@ def test_save_load_round_trip(index_copy, tmp_path):
 
 
 def test_no_pickle_in_saved_arrays(index_copy):
-    for path in (index_copy / "bm25").glob("*.npy"):
+    for path in (data_folder(index_copy) / "bm25").glob("*.npy"):
         np.load(path, allow_pickle=False)
 
 
 def test_truncated_faiss_file_is_detected(index_copy):
-    path = index_copy / VECTORS
+    path = data_folder(index_copy) / VECTORS
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(IndexCorruptedError, match=r"vectors\.faiss") as err:
         load_index(index_copy, read_manifest(index_copy))
@@ -60,7 +61,7 @@ def test_truncated_faiss_file_with_matching_hash_is_detected(index_copy):
     """Even if the manifest was rewritten to match, FAISS refuses the file."""
     import hashlib
 
-    path = index_copy / VECTORS
+    path = data_folder(index_copy) / VECTORS
     data = path.read_bytes()[:100]
     path.write_bytes(data)
     manifest = json.loads((index_copy / MANIFEST).read_text())
@@ -85,7 +86,7 @@ def test_unreadable_manifest_is_detected(index_copy):
 
 
 def test_missing_file_is_detected(index_copy):
-    (index_copy / PASSAGES).unlink()
+    (data_folder(index_copy) / PASSAGES).unlink()
     with pytest.raises(IndexCorruptedError, match=r"passages\.jsonl.*missing"):
         load_index(index_copy, read_manifest(index_copy))
 
@@ -102,20 +103,21 @@ def _rehash(folder, name):
     import hashlib
 
     manifest = json.loads((folder / MANIFEST).read_text())
-    manifest["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    data = (data_folder(folder) / name).read_bytes()
+    manifest["files"][name] = hashlib.sha256(data).hexdigest()
     (folder / MANIFEST).write_text(json.dumps(manifest))
 
 
 def test_sentence_vectors_of_the_wrong_shape_are_detected(index_copy):
-    vectors = np.load(index_copy / SENTENCES)
-    np.save(index_copy / SENTENCES, vectors[:-1], allow_pickle=False)
+    vectors = np.load(data_folder(index_copy) / SENTENCES)
+    np.save(data_folder(index_copy) / SENTENCES, vectors[:-1], allow_pickle=False)
     _rehash(index_copy, SENTENCES)
     with pytest.raises(IndexCorruptedError, match=r"sentences\.npy.*shape"):
         load_index(index_copy, read_manifest(index_copy))
 
 
 def test_notes_that_are_not_json_are_detected(index_copy):
-    (index_copy / NOTES).write_text('{"doc_id": "a"\n')
+    (data_folder(index_copy) / NOTES).write_text('{"doc_id": "a"\n')
     _rehash(index_copy, NOTES)
     with pytest.raises(IndexCorruptedError, match=r"notes\.jsonl:1"):
         load_index(index_copy, read_manifest(index_copy))
