@@ -46,11 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, help="number of excerpts (default 5, or QA_K)")
     ask.add_argument("--mode", help=f"retrieval mode: {', '.join(MODES)} (default hybrid)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument(
+        "--document",
+        action="append",
+        dest="documents",
+        metavar="ID",
+        help="answer from this article only; repeat for several (ids: qa list)",
+    )
+    ask.add_argument("--since", help="from articles dated on or after YYYY[-MM[-DD]]")
+    ask.add_argument("--until", help="from articles dated on or before YYYY[-MM[-DD]]")
     commands.add_parser("list", parents=[common], help="list the articles of the collection")
     add = commands.add_parser(
         "add", parents=[common], help="add article files to the collection and index them"
     )
-    add.add_argument("files", nargs="+", help=".txt, .md or .html files")
+    add.add_argument("files", nargs="+", help=".txt, .md, .html or .pdf files")
     remove = commands.add_parser(
         "remove", parents=[common], help="remove an article (its id, as `qa list` shows it)"
     )
@@ -130,7 +139,14 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"-k must be at least 1, got {args.k}")
     check_question(question, settings.max_question_chars)
     assistant = Assistant.load(settings)
-    answer = assistant.ask(question, k=args.k, mode=args.mode)
+    answer = assistant.ask(
+        question,
+        k=args.k,
+        mode=args.mode,
+        documents=args.documents,
+        since=args.since,
+        until=args.until,
+    )
     for warning in answer.warnings:
         print(f"qa: warning: {warning}", file=sys.stderr)
     if args.json:

@@ -36,6 +36,22 @@ def test_ask_text_marks_the_highlight(ask):
     assert "[3]" not in out
 
 
+def test_ask_within_articles_and_dates(ask):
+    question = "Combien d'entreprises accueillera la Cité numérique ?"
+    code, out, _ = ask("--json", "--since", "2019-09", "--until", "2019", question)
+    assert code == 0
+    cited = {e["citation"]["doc_id"] for e in json.loads(out)["excerpts"]}
+    assert cited == {"003_e1b8b1c84c49c586.txt"}
+    code, out, _ = ask("--json", "--document", "002_ff58c89954683044.txt", question)
+    assert code == 0
+    data = json.loads(out)
+    assert {e["citation"]["doc_id"] for e in (*data["excerpts"], *data["closest"])} == {
+        "002_ff58c89954683044.txt"
+    }
+    code, _, err = ask("--since", "2019/09", question)
+    assert code == 2 and "YYYY" in err
+
+
 def test_ask_abstains_in_words(ask):
     code, out, _ = ask("What is the capital of Australia?")
     assert code == 0
