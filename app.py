@@ -3,8 +3,12 @@ http://127.0.0.1:7860.
 
 Thin on purpose: it loads one `Assistant` (building or updating the index
 first, with progress in the terminal), renders its answers in French as cited
-excerpts, and exposes two API endpoints for `gradio_client`: `/chat` (the
-page's own, Markdown) and `/ask` (the answer as JSON, `Answer.to_dict()`).
+excerpts, and exposes API endpoints for `gradio_client`: `/chat` (the page's
+own: Markdown and the citation to copy), `/ask` (the answer as JSON,
+`Answer.to_dict()`, optionally kept to some articles or dates), `/articles`,
+and, unless QA_READ_ONLY=1, `/add` and `/remove`. Two tabs: the chat (with
+its filter, thumbs and corrections saved by `qa.feedback`) and the
+collection (`qa.library`: read, add, paste, replace, remove).
 
 Everything taken from an article is escaped before it reaches the page:
 HTML, Markdown links and images in an article show as plain text.

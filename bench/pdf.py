@@ -2,6 +2,9 @@
 
     python -m bench.pdf [--out DIR]
 
+Needs pdfplumber, which the project does not install (pypdf is the one it
+uses): `pip install pdfplumber`, and Debian's `chromium`.
+
 No French press PDF ships with this repository and none can be downloaded
 here, so the PDFs are made the way a reader makes one: each seed article is
 laid out as a news page and printed to PDF by headless Chromium (Debian's
