@@ -149,6 +149,11 @@ def render_article(doc: Any, passages: int) -> str:
     )
 
 
+def _when(iso: str | None) -> str:
+    """ "2026-11-23 20:36" from an ISO time ("" for none)."""
+    return (iso or "")[:16].replace("T", " ")
+
+
 def _message_text(content: Any) -> str:
     """A chat message's text, whatever shape the Chatbot gives it in."""
     if isinstance(content, str):
@@ -248,7 +253,8 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         return f"Merci, c'est noté ({record.verdict}) pour « {_escape(record.question)} »."
 
     def articles() -> list[dict[str, Any]]:
-        """The articles of the collection: id, title, date, file, passages, sha256."""
+        """The articles of the collection: id, title, date, file, passages,
+        sha256 and when each was indexed."""
         return [dataclasses.asdict(a) for a in assistant.articles()]
 
     def remove_api(doc_id: str) -> dict[str, Any]:
@@ -318,7 +324,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
     def _library() -> tuple[Any, Any, Any, str]:
         """The table, the article chooser, the chat's article filter and the state line."""
         listed = assistant.articles()
-        rows = [[a.id, a.title, a.date or "", a.passages] for a in listed]
+        rows = [[a.id, a.title, a.date or "", a.passages, _when(a.indexed)] for a in listed]
         choices = _choices()
         return rows, gr.update(choices=choices, value=None), gr.update(choices=choices), state()
 
@@ -327,10 +333,12 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         return [(f"{a.title} ({a.id})", a.id) for a in assistant.articles()]
 
     def state() -> str:
-        r = assistant.report
+        r, updated = assistant.report, assistant.retriever.index.manifest.updated
         return (
             f"Modèle : {settings.model} · {len(assistant.documents)} articles · "
-            f"{r.passages} passages" + (" · lecture seule" if settings.read_only else "")
+            f"{r.passages} passages"
+            + (f" · index mis à jour le {_when(updated)}" if updated else "")
+            + (" · lecture seule" if settings.read_only else "")
         )
 
     rows, _, _, _ = _library()
@@ -416,8 +424,8 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             status = gr.Markdown(state(), elem_id="index-state")
             table = gr.Dataframe(
                 value=rows,
-                headers=["id", "titre", "date", "passages"],
-                column_widths=["24%", "56%", "11%", "9%"],
+                headers=["id", "titre", "date", "passages", "indexé le (UTC)"],
+                column_widths=["22%", "46%", "9%", "8%", "15%"],
                 wrap=True,
                 interactive=False,
                 elem_id="articles",

@@ -29,6 +29,7 @@ from qa.store import (
     new_vector_index,
     read_manifest,
     save_index,
+    utc_now,
 )
 from qa.text import ANALYZER_VERSION, analyze
 
@@ -132,6 +133,7 @@ def ensure_index(
             if same_pipeline:
                 notes = {n.sha256: n for n in old.notes}
     stored, embedded = _build(docs, settings, embedder, build, records, previous, notes, progress)
+    stored.manifest.indexed.update(_indexed_times(docs, manifest))
     save_index(folder, stored)
     status = "built" if manifest is None else "updated"
     report = BuildReport(
@@ -139,6 +141,17 @@ def ensure_index(
     )
     log.info("index %s (%s): %d passages, %d embedded", status, reason, report.passages, embedded)
     return stored, report
+
+
+def _indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dict[str, str]:
+    """When each document was indexed: kept from `manifest` for a document
+    whose text did not change, now for the others."""
+    now = utc_now()
+    before = {} if manifest is None else {d["id"]: d["sha256"] for d in manifest.documents}
+    times = {} if manifest is None else manifest.indexed
+    return {
+        d.id: times[d.id] if before.get(d.id) == d.sha256 and d.id in times else now for d in docs
+    }
 
 
 def _previous_vectors(old: StoredIndex) -> dict[str, np.ndarray]:

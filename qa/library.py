@@ -51,6 +51,8 @@ class Article:
     file: str
     passages: int
     sha256: str
+    #: When its current text was indexed (UTC, ISO 8601).
+    indexed: str | None = None
 
 
 def safe_name(name: str) -> str:

@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,10 @@ class Manifest:
     #: The subfolder holding the data files ("" for an index saved before
     #: subfolders, with its files beside the manifest).
     data: str = ""
+    #: When each document's current text was indexed (UTC, ISO 8601), by id.
+    indexed: dict[str, str] = field(default_factory=dict)
+    #: When the index was last saved (UTC, ISO 8601).
+    updated: str = ""
 
 
 @dataclass
@@ -191,11 +196,18 @@ def save_index(folder: Path, stored: StoredIndex) -> Manifest:
         passages=len(stored.passages),
         files={name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
         data=data,
+        indexed=stored.manifest.indexed,
+        updated=utc_now(),
     )
     atomic_write(folder / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
     _drop_unnamed(folder, data)
     stored.manifest = manifest
     return manifest
+
+
+def utc_now() -> str:
+    """The time now, UTC, to the second, as the manifest records times."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _drop_unnamed(folder: Path, data: str) -> None:

@@ -133,7 +133,7 @@ def test_api_articles_add_ask_remove(library_client, tmp_path):
 
     client, root = library_client
     listed = client.predict(api_name="/articles")
-    assert len(listed) == 5 and {"id", "title", "date", "passages"} <= set(listed[0])
+    assert len(listed) == 5 and {"id", "title", "date", "passages", "indexed"} <= set(listed[0])
     article = tmp_path / "Zorbix à Albi.md"
     article.write_text(
         "# Zorbix s'installe à Albi\n\nLa start-up Zorbix emploie 12 salariés à Albi.\n",

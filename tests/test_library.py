@@ -123,7 +123,12 @@ def test_add_then_ask_then_remove(corpus_copy, index_dir, tmp_path):
     shutil.copytree(index_dir, index)
     assistant = Assistant.load(Settings(corpus=corpus_copy, index=index))
     before = {a.id: a.passages for a in assistant.articles()}
+    when = {a.id: a.indexed for a in assistant.articles()}
+    assert all(when.values())
     assert assistant.add([Upload("Zorbix à Albi.txt", ARTICLE)]) == ["Zorbix_a_Albi.txt"]
+    after = {a.id: a.indexed for a in assistant.articles()}
+    assert {i: t for i, t in after.items() if i in when} == when  # the others keep their time
+    assert after["Zorbix_a_Albi.txt"] >= max(when.values())
     report = assistant.report
     assert report.embedded == assistant.articles()[-1].passages == 1  # only the new passage
     answer = assistant.ask("Combien de salariés emploie Zorbix ?")
