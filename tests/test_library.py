@@ -8,7 +8,7 @@ import pytest
 
 from qa import Assistant, IndexUpdateError, InputError, Settings
 from qa.corpus import load_corpus
-from qa.library import Upload, add_articles, remove_article, safe_name
+from qa.library import Upload, add_articles, read_uploads, remove_article, safe_name
 
 ARTICLE = (
     "La start-up Zorbix s'installe à Albi\n\n"
@@ -64,6 +64,18 @@ def test_bad_files_are_refused_and_nothing_is_written(corpus_copy, documents, up
     with pytest.raises(InputError, match=message):
         add_articles(corpus_copy, [good, upload], documents, max_bytes=1000)
     assert sorted(p.name for p in corpus_copy.iterdir()) == before
+
+
+def test_a_50_mb_file_is_refused_before_it_is_read(tmp_path):
+    big = tmp_path / "big.txt"
+    with big.open("wb") as out:  # sparse: 50 MB on paper, nothing on disk
+        out.truncate(50_000_000)
+    with pytest.raises(InputError, match=r"'big.txt' is over the limit of 10.0 MB"):
+        read_uploads([big], 10_000_000)
+    with pytest.raises(InputError, match="no such file"):
+        read_uploads([tmp_path / "missing.txt"], 10_000_000)
+    (tmp_path / "ok.md").write_bytes(ARTICLE)
+    assert read_uploads([tmp_path / "ok.md"], 10_000_000) == [Upload("ok.md", ARTICLE)]
 
 
 def test_a_duplicate_is_refused_and_a_taken_name_gets_a_number(corpus_copy, documents):
