@@ -242,6 +242,7 @@ class Assistant:
         )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DATE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
 
 
@@ -271,14 +272,20 @@ def check_question(question: object, limit: int) -> tuple[str, tuple[str, ...]]:
     with any warning; an `InputError` when it is not text or holds no word."""
     if not isinstance(question, str):
         raise InputError(f"the question must be text, got {type(question).__name__}")
-    question = question.strip()
+    # Lone surrogates (U+D800-U+DFFF) are not characters: no encoder or
+    # tokenizer takes them, so they go here, where every caller passes.
+    question, dropped = _SURROGATE.subn(" ", question)
+    warnings: tuple[str, ...] = ()
+    if dropped:
+        warnings = (f"{dropped} invalid character(s) (lone surrogates) removed from the question",)
+    question = " ".join(question.split()) if dropped else question.strip()
     if not question:
         raise InputError("the question is empty")
     if not any(ch.isalnum() for ch in question):
         raise InputError("the question has no words in it")
     if len(question) <= limit:
-        return question, ()
+        return question, warnings
     cut = question.rfind(" ", 0, limit)
     cut = cut if cut > limit // 2 else limit
     warning = f"question cut from {len(question)} to {cut} characters"
-    return question[:cut].rstrip(), (warning,)
+    return question[:cut].rstrip(), (*warnings, warning)

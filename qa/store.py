@@ -235,11 +235,69 @@ def read_manifest(folder: Path) -> Manifest | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format_version") != FORMAT_VERSION:
-            return None
-        return Manifest(**data)
-    except (ValueError, TypeError, AttributeError) as err:
+    except (ValueError, OSError) as err:
         raise IndexCorruptedError(str(path), f"unreadable manifest: {err}") from None
+    if not isinstance(data, dict):
+        raise IndexCorruptedError(str(path), f"expected a JSON object, got {type(data).__name__}")
+    if data.get("format_version") != FORMAT_VERSION:
+        return None
+    problem = _manifest_problem(data)
+    if problem:
+        raise IndexCorruptedError(str(path), problem)
+    return Manifest(**data)
+
+
+def _is_map(value: Any, of: type) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, of) for k, v in value.items()
+    )
+
+
+#: What each manifest field must be, and the check.
+_MANIFEST_SHAPE: dict[str, tuple[str, Any]] = {
+    "format_version": ("an integer", lambda v: isinstance(v, int)),
+    "build": (
+        "an object whose 'model', if given, is an object",
+        lambda v: isinstance(v, dict) and isinstance(v.get("model", {}), dict),
+    ),
+    "documents": (
+        "a list of objects with string 'id', 'sha256', 'title' and 'path'",
+        lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(d, dict) and all(isinstance(d.get(k), str) for k in _DOCUMENT_KEYS)
+                for d in v
+            )
+        ),
+    ),
+    "passages": (
+        "a count (an integer, 0 or more)",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    ),
+    "files": ("an object of file name to sha256 string", lambda v: _is_map(v, str)),
+    "data": ("a string", lambda v: isinstance(v, str)),
+    "indexed": ("an object of document id to time string", lambda v: _is_map(v, str)),
+    "updated": ("a string", lambda v: isinstance(v, str)),
+}
+_DOCUMENT_KEYS = ("id", "sha256", "title", "path")
+_REQUIRED = ("format_version", "build", "documents", "passages", "files")
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a manifest read as JSON (the first
+    field at fault, named), or None. Checked before anything reads it, so a
+    manifest of the wrong shape is a clear error rather than a crash."""
+    for key in data:
+        if key not in _MANIFEST_SHAPE:
+            return f"unknown field {key!r}"
+    for key in _REQUIRED:
+        if key not in data:
+            return f"missing field {key!r}"
+    for key, value in data.items():
+        what, ok = _MANIFEST_SHAPE[key]
+        if not ok(value):
+            return f"field {key!r} must be {what}, got {json.dumps(value)[:60]}"
+    return None
 
 
 def load_index(folder: Path, manifest: Manifest) -> StoredIndex:

@@ -220,6 +220,19 @@ def test_empty_questions_are_refused(assistant, question):
         assistant.ask(question)
 
 
+def test_lone_surrogates_are_removed_with_a_warning(assistant):
+    """A lone surrogate (U+D800-U+DFFF) once crashed the tokenizer; it is
+    removed where every caller passes, and said."""
+    answer = assistant.ask("Quel est le budget \udfff du plan IA de l'Occitanie \ud800?")
+    assert answer.question == "Quel est le budget du plan IA de l'Occitanie ?"
+    assert "50 millions" in answer.excerpts[0].text
+    assert answer.warnings == (
+        "2 invalid character(s) (lone surrogates) removed from the question",
+    )
+    with pytest.raises(InputError, match="empty"):
+        assistant.ask("\udfff \ud800")
+
+
 def test_unknown_mode_and_bad_k_are_refused(assistant):
     with pytest.raises(InputError, match="unknown mode 'fuzzy'"):
         assistant.ask("Toulouse", mode="fuzzy")

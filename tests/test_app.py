@@ -1,5 +1,6 @@
 """The chat page's rendering and its API, through gradio_client on localhost."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,23 @@ def test_api_chat_answers_and_reports_bad_input(client):
     assert "the question is empty" in page and citation == ""
     page, _ = client.predict(question, "hybrid", 5, [], "2019-13", "", api_name="/chat")
     assert "YYYY" in page
+
+
+def test_api_takes_a_lone_surrogate(client):
+    """JSON can carry a lone surrogate ("\\udfff") that gradio_client itself
+    cannot send, so the request is made by hand: the answer comes back, with
+    the character removed and a warning."""
+    import httpx
+
+    question = "Where is the Cité numérique \udfff near Bordeaux?"
+    body = json.dumps({"data": [question, 3, "hybrid", None, "", ""]})  # escapes it
+    base = client.src.rstrip("/")
+    posted = httpx.post(f"{base}/gradio_api/call/ask", content=body,
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+    stream = httpx.get(f"{base}/gradio_api/call/ask/{posted.json()['event_id']}").text
+    assert "event: complete" in stream, stream[:300]
+    data = json.loads(stream.split("data: ", 1)[1].splitlines()[0])[0]
+    assert "Bègles" in data["excerpts"][0]["text"] and "lone surrogates" in data["warnings"][0]
 
 
 def test_chat_and_api_keep_to_the_chosen_articles(client):

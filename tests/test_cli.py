@@ -101,6 +101,12 @@ def test_corrupted_index_exits_1_naming_the_file(capsys, index_dir, seeds, tmp_p
     assert out.startswith("index built")
 
 
+def test_a_lone_surrogate_is_removed_not_a_traceback(ask):
+    code, out, err = ask("--json", "Qui a lancé la plateforme French Tech \udfff ?")
+    assert code == 0 and "lone surrogates" in err
+    assert "Fleur Pellerin" in json.loads(out)["excerpts"][0]["text"]
+
+
 def test_long_question_is_cut_not_refused(ask):
     code, out, err = ask("--json", "Qui a lancé la plateforme French Tech ? " + "x " * 5000)
     assert code == 0

@@ -85,6 +85,46 @@ def test_unreadable_manifest_is_detected(index_copy):
         read_manifest(index_copy)
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"files": ["vectors.faiss"]}, "'files'"),
+        ({"build": "multilingual-e5-small"}, "'build'"),
+        ({"build": {"model": "e5"}}, "'build'"),
+        ({"documents": [{"id": 1}]}, "'documents'"),
+        ({"documents": {"a": 1}}, "'documents'"),
+        ({"passages": -3}, "'passages'"),
+        ({"passages": "27"}, "'passages'"),
+        ({"data": 7}, "'data'"),
+        ({"indexed": {"a.txt": 1}}, "'indexed'"),
+        ({"surprise": 1}, "unknown field 'surprise'"),
+        ({"files": None}, "'files'"),
+    ],
+)
+def test_manifest_of_the_wrong_shape_names_the_field(index_copy, change, field):
+    manifest = json.loads((index_copy / MANIFEST).read_text())
+    manifest.update(change)
+    (index_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptedError, match=field) as err:
+        read_manifest(index_copy)
+    assert "manifest.json" in str(err.value) and "qa index --rebuild" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["[]", "3", '"manifest"', "null"])
+def test_a_manifest_that_is_not_an_object_is_refused(index_copy, text):
+    (index_copy / MANIFEST).write_text(text)
+    with pytest.raises(IndexCorruptedError, match="expected a JSON object"):
+        read_manifest(index_copy)
+
+
+def test_a_manifest_missing_a_field_is_refused(index_copy):
+    manifest = json.loads((index_copy / MANIFEST).read_text())
+    del manifest["files"]
+    (index_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptedError, match="missing field 'files'"):
+        read_manifest(index_copy)
+
+
 def test_missing_file_is_detected(index_copy):
     (data_folder(index_copy) / PASSAGES).unlink()
     with pytest.raises(IndexCorruptedError, match=r"passages\.jsonl.*missing"):
