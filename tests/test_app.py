@@ -93,6 +93,49 @@ def test_api_takes_a_lone_surrogate(client):
     assert "Bègles" in data["excerpts"][0]["text"] and "lone surrogates" in data["warnings"][0]
 
 
+def _probes(assistant, index_dir):
+    """Paths the page must never serve: system files, the source, the
+    articles, the index and the model, absolute, relative and encoded."""
+    root = Path(__file__).resolve().parent.parent
+    model = Path(assistant.embedder.info.path)
+    secret = [
+        "/etc/passwd",
+        str(root / "app.py"),
+        "qa/store.py",
+        "../../etc/passwd",
+        "%2Fetc%2Fpasswd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        str(root / "seeds" / "000_2d1ac743b4ad48ec.txt"),
+        str(index_dir / "manifest.json"),
+        str(next(p for p in model.rglob("*") if p.is_file())),
+    ]
+    return [f"{prefix}{path}" for prefix in ("/file=", "/gradio_api/file=") for path in secret]
+
+
+def test_file_routes_serve_no_file_of_the_machine(client, assistant, index_dir):
+    import httpx
+
+    base = client.src.rstrip("/")
+    for probe in _probes(assistant, index_dir):
+        response = httpx.get(base + probe)
+        assert response.status_code in (403, 404), (probe, response.status_code)
+        assert "root:" not in response.text and "import" not in response.text
+
+
+def test_no_other_origin_is_allowed(client):
+    import httpx
+
+    base = client.src.rstrip("/")
+    evil = {"Origin": "http://evil.example"}
+    allowed = httpx.get(f"{base}/gradio_api/info", headers=evil).headers
+    assert allowed.get("access-control-allow-origin") in (None, "null")
+    preflight = httpx.options(
+        f"{base}/gradio_api/call/ask",
+        headers={**evil, "Access-Control-Request-Method": "POST"},
+    ).headers
+    assert preflight.get("access-control-allow-origin") in (None, "null")
+
+
 def test_chat_and_api_keep_to_the_chosen_articles(client):
     """The budget is in article 001: kept to article 000, the page says the
     articles do not answer; kept to 003 by date, /ask cites 003 only."""
