@@ -30,6 +30,7 @@ from qa import Answer, Assistant, Excerpt, QAError
 from qa.assistant import check_question
 from qa.conversation import resolve_history
 from qa.corpus import SUFFIXES
+from qa.evaluation import WRONG
 from qa.feedback import feedback_for, save_feedback
 from qa.library import Upload, read_uploads
 from qa.settings import MODES
@@ -74,8 +75,7 @@ def render(answer: Answer, documents: dict[str, Any] | None = None, typed: str =
             )
         return "\n\n".join(parts)
     lead = answer.excerpts[0]
-    sentence = " … ".join(lead.highlighted) or lead.text
-    quoted = f"« {_escape(sentence)} » — *{_escape(lead.citation.title)}* [1]"
+    quoted = f"« {_escape(lead.said)} » — *{_escape(lead.citation.title)}* [1]"
     if answer.short is not None:
         parts.append(f"**Réponse : {_escape(answer.short.text)}**  \n{quoted}")
     else:
@@ -133,9 +133,8 @@ def quote(answer: Answer) -> str:
         return ""
     lead = answer.excerpts[0]
     c = lead.citation
-    sentence = " … ".join(lead.highlighted) or lead.text
     source = ", ".join(x for x in (c.title, c.author, c.date) if x)
-    return f"« {sentence} » — {source} ({c.file.rsplit('/', 1)[-1]})"
+    return f"« {lead.said} » — {source} ({c.file.rsplit('/', 1)[-1]})"
 
 
 def render_article(doc: Any, passages: int) -> str:
@@ -245,7 +244,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             save_feedback(settings.feedback, record)
         except OSError as err:
             raise gr.Error(f"feedback not saved: {err}") from None
-        if record.verdict == "wrong" and record.correction:
+        if record.verdict == WRONG and record.correction:
             return (
                 f"Merci. « {_escape(record.correction)} » ne figure mot pour mot dans aucun "
                 "article : la remarque est gardée pour relecture."
@@ -275,10 +274,8 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             added = assistant.add(_uploads(files), progress=True)
         except QAError as err:
             raise gr.Error(str(err)) from None
-        r = assistant.report
-        done = {"added": added, "index": dataclasses.asdict(r)}
-        message = f"Ajouté : {', '.join(added)} — {r.embedded} passage(s) indexé(s)."
-        return (message, *_library(), done)
+        done = {"added": added, "index": dataclasses.asdict(assistant.report)}
+        return (_added(added), *_library(), done)
 
     def add_text(title: str, text: str, progress: Any = PROGRESS) -> tuple[Any, ...]:
         """A pasted article: saved as a .txt named after its title."""
@@ -291,8 +288,11 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             added = assistant.add([upload], progress=True)
         except QAError as err:
             raise gr.Error(str(err)) from None
-        r = assistant.report
-        return (f"Ajouté : {added[0]} — {r.embedded} passage(s) indexé(s).", *_library())
+        return (_added(added), *_library())
+
+    def _added(added: list[str]) -> str:
+        embedded = assistant.report.embedded
+        return f"Ajouté : {', '.join(added)} — {embedded} passage(s) indexé(s)."
 
     def replace_chosen(
         doc_id: str | None, files: list[str] | None, progress: Any = PROGRESS
@@ -325,12 +325,12 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         """The table, the article chooser, the chat's article filter and the state line."""
         listed = assistant.articles()
         rows = [[a.id, a.title, a.date or "", a.passages, _when(a.indexed)] for a in listed]
-        choices = _choices()
+        choices = _choices(listed)
         return rows, gr.update(choices=choices, value=None), gr.update(choices=choices), state()
 
-    def _choices() -> list[tuple[str, str]]:
+    def _choices(listed: list[Any]) -> list[tuple[str, str]]:
         """Articles as a chooser lists them: title and file, by id."""
-        return [(f"{a.title} ({a.id})", a.id) for a in assistant.articles()]
+        return [(f"{a.title} ({a.id})", a.id) for a in listed]
 
     def state() -> str:
         r, updated = assistant.report, assistant.retriever.index.manifest.updated
@@ -341,7 +341,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             + (" · lecture seule" if settings.read_only else "")
         )
 
-    rows, _, _, _ = _library()
+    rows, chooser, _, _ = _library()
     with gr.Blocks(title="Questions sur les articles") as demo:
         shown = gr.State([])
         with gr.Tab("Questions"):
@@ -381,7 +381,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                     gr.Radio(list(MODES), value=settings.mode, label="Recherche", render=False),
                     gr.Slider(1, 10, value=settings.k, step=1, label="Extraits", render=False),
                     gr.Dropdown(
-                        choices=_choices(),
+                        choices=chooser["choices"],
                         multiselect=True,
                         label="Seulement ces articles (tous si vide)",
                         elem_id="only",
@@ -431,7 +431,9 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                 elem_id="articles",
             )
             chosen = gr.Dropdown(
-                choices=_choices(), label="Article (à lire, remplacer ou retirer)", elem_id="chosen"
+                choices=chooser["choices"],
+                label="Article (à lire, remplacer ou retirer)",
+                elem_id="chosen",
             )
             with gr.Row(visible=writable):
                 files = gr.File(

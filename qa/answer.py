@@ -104,6 +104,12 @@ class Excerpt:
     def highlighted(self) -> list[str]:
         return [self.text[h.start : h.end] for h in self.highlights]
 
+    @property
+    def said(self) -> str:
+        """What the excerpt answers with: its marked sentences joined by
+        " … ", or the whole excerpt when none is marked."""
+        return " … ".join(self.highlighted) or self.text
+
 
 @dataclass(frozen=True)
 class Answer:

@@ -100,15 +100,7 @@ class Assistant:
         added = add_articles(
             self.settings.corpus, uploads, self.corpus.documents, self.settings.max_upload_bytes
         )
-        try:
-            self._reload(progress)
-        except (OSError, QAError, RuntimeError) as err:
-            for name in added:  # nothing half-added: the folder is as the index has it
-                (self.settings.corpus / name).unlink(missing_ok=True)
-            raise IndexUpdateError(
-                f"the index could not be updated ({err}); nothing was added, "
-                "the articles already there still answer"
-            ) from err
+        self._reload_or_explain(progress, undo=added)
         return added
 
     def remove(self, doc_id: str, progress: bool = False) -> None:
@@ -136,16 +128,22 @@ class Assistant:
         if self.settings.read_only:
             raise InputError("this collection is read-only (QA_READ_ONLY=1)")
 
-    def _reload_or_explain(self, progress: bool) -> None:
-        """`_reload`, with a failure said plainly: the folder changed, the
-        index did not, and the next start updates it."""
+    def _reload_or_explain(self, progress: bool, undo: list[str] | None = None) -> None:
+        """`_reload`, with a failure said plainly. The files `undo` names (an
+        upload's) are deleted then, so nothing is half-added; otherwise the
+        folder changed, the index did not, and the next start updates it."""
         try:
             self._reload(progress)
         except (OSError, QAError, RuntimeError) as err:
-            raise IndexUpdateError(
-                f"the index could not be updated ({err}); answers still come from the "
-                "collection as it was, and the next start updates the index"
-            ) from err
+            for name in undo or ():
+                (self.settings.corpus / name).unlink(missing_ok=True)
+            outcome = (
+                "nothing was added, the articles already there still answer"
+                if undo
+                else "answers still come from the collection as it was, "
+                "and the next start updates the index"
+            )
+            raise IndexUpdateError(f"the index could not be updated ({err}); {outcome}") from err
 
     def _reload(self, progress: bool) -> None:
         """Reopen the corpus and index with the loaded model, then take the

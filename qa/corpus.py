@@ -201,8 +201,8 @@ def html_to_text(html: str) -> PageText:
     """The article in an HTML page, extracted with trafilatura (the library
     made for news pages: main text, then title, date and author from the
     page's metadata). Precision is favoured: a menu or a list of links is
-    left out rather than indexed as text. The date is only taken from the page's markup, never
-    guessed from a year in the text. A page with no article in it (only
+    left out rather than indexed as text. The date is only taken from the
+    page's markup, never guessed from a year in the text. A page with no article in it (only
     scripts, menus or nothing) is a `CorpusError`."""
     import trafilatura  # imported here: it costs half a second and only HTML needs it
 
@@ -262,26 +262,22 @@ def pdf_paragraphs(pages: list[str]) -> list[str]:
     ends at a blank line or at a line that ends a sentence well short of the
     page's usual line length."""
     text = "\n".join(normalize(page) for page in pages)
-    lines = [line for line in text.split("\n")]
+    lines = text.split("\n")
     widths = sorted(len(line) for line in lines if line)
     full = widths[len(widths) // 2] if widths else 0
 
     def join(match: re.Match[str]) -> str:
         left, right = match.group(1), match.group(2)
-        kept = text.count(f"{left}-{right}") > 0 or right[:1].isupper()
+        kept = f"{left}-{right}" in text or right[:1].isupper()
         return f"{left}-{right}" if kept else left + right
 
-    paragraphs: list[str] = []
-    current: list[str] = []
+    paragraphs: list[list[str]] = [[]]
     for line in lines:
         if line:
-            current.append(line)
-        if current and (not line or (line[-1] in _SENTENCE_END and len(line) < 0.8 * full)):
-            paragraphs.append(_LINE_END_HYPHEN.sub(join, "\n".join(current)).replace("\n", " "))
-            current = []
-    if current:
-        paragraphs.append(_LINE_END_HYPHEN.sub(join, "\n".join(current)).replace("\n", " "))
-    return paragraphs
+            paragraphs[-1].append(line)
+        if paragraphs[-1] and (not line or (line[-1] in _SENTENCE_END and len(line) < 0.8 * full)):
+            paragraphs.append([])
+    return [_LINE_END_HYPHEN.sub(join, "\n".join(p)).replace("\n", " ") for p in paragraphs if p]
 
 
 _MD_IMAGE_OR_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")

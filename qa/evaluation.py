@@ -261,8 +261,7 @@ def judge(question: EvalQuestion, answer: Answer, ms: float) -> QuestionResult:
     first = ""
     if answer.excerpts:
         e = answer.excerpts[0]
-        said = " … ".join(e.highlighted) or e.text
-        first = f"{_file_name(e.citation.doc_id)}: {_shorten(said, 160)}"
+        first = f"{_file_name(e.citation.doc_id)}: {_shorten(e.said, 160)}"
     return QuestionResult(
         id=question.id,
         question=question.question,

@@ -126,5 +126,5 @@ def _shown(answer: Answer) -> dict[str, Any]:
     if answer.abstained:
         return {"abstained": True, "reason": answer.reason}
     lead = answer.excerpts[0]
-    said = answer.short.text if answer.short else " … ".join(lead.highlighted) or lead.text
+    said = answer.short.text if answer.short else lead.said
     return {"abstained": False, "doc": lead.citation.doc_id, "answer": said}
