@@ -153,6 +153,16 @@ def _when(iso: str | None) -> str:
     return (iso or "")[:16].replace("T", " ")
 
 
+def _count(value: Any) -> Any:
+    """A count as JSON or a slider sends it ("5", 5.0) made an int; anything
+    else is passed on as it is, for `Assistant.ask` to refuse clearly."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdecimal():
+        return int(value)
+    return value
+
+
 def _message_text(content: Any) -> str:
     """A chat message's text, whatever shape the Chatbot gives it in."""
     if isinstance(content, str):
@@ -186,7 +196,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
             check_question(message, settings.max_question_chars)
             resolved = resolve_history(questions)[-1]
             answer = assistant.ask(
-                resolved, k=int(k), mode=mode, documents=chosen or None, since=since, until=until
+                resolved, k=_count(k), mode=mode, documents=chosen or None, since=since, until=until
             )
         except QAError as err:
             return f"⚠️ {_escape(str(err))}", shown, ""
@@ -206,7 +216,12 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         YYYY-MM or YYYY-MM-DD) keep it to those articles."""
         try:
             answer = assistant.ask(
-                question, k=int(k), mode=mode, documents=documents or None, since=since, until=until
+                question,
+                k=_count(k),
+                mode=mode,
+                documents=documents or None,
+                since=since,
+                until=until,
             )
         except QAError as err:
             raise gr.Error(str(err)) from None

@@ -199,6 +199,11 @@ class Assistant:
             return None
         if isinstance(documents, str):
             documents = [documents]
+        if documents is not None and (
+            not isinstance(documents, (list, tuple, set, frozenset))
+            or not all(isinstance(d, str) for d in documents)
+        ):
+            raise InputError(f"documents must be a list of article ids, got {documents!r:.60}")
         ids = list(self.documents) if not documents else list(documents)
         unknown = [d for d in ids if d not in self.documents]
         if unknown:
