@@ -20,9 +20,11 @@ from qa.annotate import DocumentNotes, annotate, pipeline_info
 from qa.chunking import Passage, chunk_documents
 from qa.corpus import Document
 from qa.embedding import Embedder
+from qa.errors import IndexCorruptedError
 from qa.settings import Settings
 from qa.store import (
     FORMAT_VERSION,
+    MANIFEST,
     Manifest,
     StoredIndex,
     load_index,
@@ -108,7 +110,29 @@ def ensure_index(
     `settings`; otherwise (re)build it, reusing unchanged vectors, and save it.
 
     A corrupted index raises `IndexCorruptedError` unless `rebuild` is set.
+    A save by another process between reading the manifest and reading the
+    files it names (which that save deletes) is not corruption: the index is
+    read once more, from the manifest now on disk.
     """
+    manifest_file = settings.index / MANIFEST
+    before = manifest_file.read_bytes() if manifest_file.is_file() else None
+    try:
+        return _ensure_index(docs, settings, embedder, rebuild, progress)
+    except IndexCorruptedError:
+        now = manifest_file.read_bytes() if manifest_file.is_file() else None
+        if now == before:
+            raise
+        log.info("the index was saved by another process while being read: reading it again")
+        return _ensure_index(docs, settings, embedder, rebuild, progress)
+
+
+def _ensure_index(
+    docs: tuple[Document, ...],
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool,
+    progress: bool,
+) -> tuple[StoredIndex, BuildReport]:
     folder = settings.index
     build = build_settings(settings, embedder)
     records = document_records(docs)

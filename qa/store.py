@@ -32,6 +32,8 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +42,11 @@ from typing import Any
 import bm25s
 import faiss
 import numpy as np
+
+try:  # POSIX; elsewhere saves are not serialised between processes
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from qa.annotate import DocumentNotes
 from qa.chunking import Passage
@@ -53,6 +60,10 @@ BM25_DIR = "bm25"
 NOTES = "notes.jsonl"
 SENTENCES = "sentences.npy"
 DATA_PREFIX = "data-"
+LOCK = ".writer.lock"
+#: The process's umask, read once (reading it means setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file owner-only; give it the mode open() would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -171,8 +184,31 @@ def save_index(folder: Path, stored: StoredIndex) -> Manifest:
     """Write `stored` under `folder` (see the module docstring for why in a
     new subfolder); return the manifest with its file hashes."""
     folder.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(folder):
+        stored.manifest = _write(folder, stored)
+    return stored.manifest
+
+
+@contextmanager
+def _writer_lock(folder: Path) -> Iterator[None]:
+    """One save at a time per index folder, across processes (the page and
+    `qa add` at once): a save deletes the data subfolders its manifest does
+    not name, which would include one another process is still writing."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    with (folder / LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write(folder: Path, stored: StoredIndex) -> Manifest:
+    """Write the data files into a new subfolder, then point the manifest
+    at it (one rename), then delete what the new manifest does not name."""
     data = f"{DATA_PREFIX}{time.time_ns():x}"
-    target = folder / data
     files: dict[str, bytes] = {
         PASSAGES: "".join(
             json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in stored.passages
@@ -188,7 +224,7 @@ def save_index(folder: Path, stored: StoredIndex) -> Manifest:
         for item in sorted(Path(tmp).iterdir()):
             files[f"{BM25_DIR}/{item.name}"] = item.read_bytes()
     for name, content in files.items():
-        atomic_write(target / name, content)
+        atomic_write(folder / data / name, content)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         build=stored.manifest.build,
@@ -201,7 +237,6 @@ def save_index(folder: Path, stored: StoredIndex) -> Manifest:
     )
     atomic_write(folder / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
     _drop_unnamed(folder, data)
-    stored.manifest = manifest
     return manifest
 
 
@@ -211,12 +246,16 @@ def utc_now() -> str:
 
 
 def _drop_unnamed(folder: Path, data: str) -> None:
-    """Delete what the manifest no longer names: older data subfolders (and
-    half-written ones a crash left), and the files of an index saved before
-    subfolders."""
+    """Delete what the manifest no longer names: older data subfolders, what
+    a killed save left (a half-written subfolder, a temporary manifest or
+    BM25 folder), and the files of an index saved before subfolders. Called
+    under the writer lock, so no other save's files are among them."""
     for path in folder.iterdir():
-        if path.is_dir() and path.name.startswith(DATA_PREFIX) and path.name != data:
+        stale_data = path.name.startswith(DATA_PREFIX) and path.name != data
+        if path.is_dir() and (stale_data or path.name.startswith(".bm25-")):
             shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(f".{MANIFEST}.") and path.name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
     for name in (PASSAGES, VECTORS, NOTES, SENTENCES):
         (folder / name).unlink(missing_ok=True)
     shutil.rmtree(folder / BM25_DIR, ignore_errors=True)
@@ -253,6 +292,13 @@ def _is_map(value: Any, of: type) -> bool:
     )
 
 
+def _inside(name: str) -> bool:
+    """Whether a file name of the manifest stays inside the index folder (a
+    relative path with no '..'), so a forged manifest reads nothing else."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and "\\" not in name and ".." not in parts
+
+
 #: What each manifest field must be, and the check.
 _MANIFEST_SHAPE: dict[str, tuple[str, Any]] = {
     "format_version": ("an integer", lambda v: isinstance(v, int)),
@@ -274,7 +320,10 @@ _MANIFEST_SHAPE: dict[str, tuple[str, Any]] = {
         "a count (an integer, 0 or more)",
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
     ),
-    "files": ("an object of file name to sha256 string", lambda v: _is_map(v, str)),
+    "files": (
+        "an object of file name (inside the index) to sha256 string",
+        lambda v: _is_map(v, str) and all(_inside(name) for name in v),
+    ),
     "data": ("a string", lambda v: isinstance(v, str)),
     "indexed": ("an object of document id to time string", lambda v: _is_map(v, str)),
     "updated": ("a string", lambda v: isinstance(v, str)),

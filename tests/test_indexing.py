@@ -109,3 +109,38 @@ def test_sentence_vectors_stay_with_their_sentences_when_text_is_inserted(corpus
     texts = [doc.text[s.start : s.end] for s in stored.notes.sentences]
     fresh = assistant.embedder.encode_passages(texts)
     assert np.allclose(stored.vectors, fresh, atol=1e-4)
+
+
+def test_a_save_by_another_process_while_loading_is_not_corruption(
+    index_dir, seeds, tmp_path, monkeypatch
+):
+    """Another process (`qa add` beside the page) saves the index between
+    this one reading the manifest and reading the files it names, and
+    deletes them: the load reads the new manifest and succeeds. A file
+    damaged for real is still an error."""
+    import shutil
+
+    import qa.indexing
+    from qa.store import load_index, read_manifest, save_index
+
+    index = tmp_path / "index"
+    shutil.copytree(index_dir, index)
+    stored = load_index(index, read_manifest(index))
+    real, calls = qa.indexing.load_index, []
+
+    def raced(folder, manifest):
+        calls.append(manifest.data)
+        if len(calls) == 1:
+            save_index(folder, stored)  # the other process: new folder, old one deleted
+        return real(folder, manifest)
+
+    monkeypatch.setattr(qa.indexing, "load_index", raced)
+    assistant = Assistant.load(Settings(corpus=seeds, index=index))
+    assert assistant.report.status == "fresh"
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert "French Tech" in assistant.ask("Qui a lancé la French Tech ?").excerpts[0].text
+
+    monkeypatch.undo()
+    (data_folder(index) / VECTORS).write_bytes(b"damaged")
+    with pytest.raises(IndexCorruptedError, match="sha256"):
+        Assistant.load(Settings(corpus=seeds, index=index))

@@ -99,6 +99,8 @@ def test_unreadable_manifest_is_detected(index_copy):
         ({"indexed": {"a.txt": 1}}, "'indexed'"),
         ({"surprise": 1}, "unknown field 'surprise'"),
         ({"files": None}, "'files'"),
+        ({"files": {"../../../etc/passwd": "0" * 64}}, "'files'"),
+        ({"files": {"/etc/passwd": "0" * 64}}, "'files'"),
     ],
 )
 def test_manifest_of_the_wrong_shape_names_the_field(index_copy, change, field):
@@ -161,3 +163,59 @@ def test_notes_that_are_not_json_are_detected(index_copy):
     _rehash(index_copy, NOTES)
     with pytest.raises(IndexCorruptedError, match=r"notes\.jsonl:1"):
         load_index(index_copy, read_manifest(index_copy))
+
+
+def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_index(index_copy):
+    """A process saving the index is killed (SIGKILL) at random points of
+    its save: the folder always holds an index that loads whole, the old one
+    or the new, and the next save clears what a killed one left (its lock
+    included). `python -m bench.crash` kills whole `qa index` runs."""
+    import multiprocessing
+    import os
+    import random
+    import signal
+    import time
+    from collections import Counter
+
+    stored = load_index(index_copy, read_manifest(index_copy))
+    fork = multiprocessing.get_context("fork")
+
+    def saving() -> multiprocessing.Process:
+        child = fork.Process(target=save_index, args=(index_copy, stored))
+        child.start()
+        return child
+
+    start = time.perf_counter()
+    child = saving()
+    child.join()
+    span = time.perf_counter() - start  # an uncut save, the fork included
+    assert child.exitcode == 0
+    rng, found = random.Random(15), Counter()
+    for _ in range(30):
+        before = read_manifest(index_copy).data
+        child = saving()
+        time.sleep(rng.uniform(0, span))
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        manifest = read_manifest(index_copy)
+        loaded = load_index(index_copy, manifest)  # IndexCorruptedError if half
+        assert len(loaded.passages) == len(stored.passages)
+        found["new" if manifest.data != before else "old"] += 1
+        found["debris"] += len(list(index_copy.iterdir())) > 3
+    assert found["old"] > 0, found  # some kills did land before the switch
+    manifest = save_index(index_copy, stored)
+    assert sorted(p.name for p in index_copy.iterdir()) == sorted(
+        [".writer.lock", MANIFEST, manifest.data]
+    )
+
+
+def test_files_are_written_with_the_mode_open_would_give(tmp_path):
+    """Not mkstemp's owner-only 0600: a page run by another user than the
+    one who indexed (or uploaded) must still read the files."""
+    import os
+
+    from qa.store import atomic_write
+
+    atomic_write(tmp_path / "a.txt", b"x")
+    (tmp_path / "b.txt").write_bytes(b"x")
+    assert os.stat(tmp_path / "a.txt").st_mode == os.stat(tmp_path / "b.txt").st_mode
