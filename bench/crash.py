@@ -1,6 +1,7 @@
 """Kill the index writer (SIGKILL) at random points; the index must survive.
 
     python -m bench.crash [--kills N] [--articles N] [--seed S]
+                          [--kinds rebuild incremental] [--every-operation]
 
 A corpus of the seed articles plus `--articles` made ones (seed sentences,
 one company each, as `bench.upload` makes them) is indexed once by `qa
@@ -11,16 +12,22 @@ handed to a `qa index` process that is killed with SIGKILL:
 - `incremental`: ten more articles dropped into the corpus, then `qa index`,
   which embeds only theirs.
 
-Half the kills fall anywhere in the run (uniform over an uncut run's
-length), half while the index is being written: a random delay after the
-new data folder appears, up to 1.5 times the uncut run's time from there to
-the manifest's switch (so most land before the switch, some after).
+Half the kills fall anywhere in the run (a time drawn uniformly over an
+uncut run's length, most of which is loading and embedding). The other
+half fall inside the save, which takes milliseconds and so is rarely hit by
+time: the process kills itself before or after one of the save's file
+operations in the index folder (each fsync, each rename, each deletion),
+drawn uniformly from those an uncut run makes (`--every-operation`: once
+at each of them, instead of the `--kills`). The `qa index` run is the
+real one; only `os.fsync`, `os.replace` and `shutil.rmtree` are wrapped, to
+count (`CHILD` below).
+
 After each kill the index on disk is opened as it is (`read_manifest`,
 `load_index`) and must be the old one or the new one, whole; it is asked a
 question only its articles answer, and then opened by `ensure_index` as the
-next start would, which must finish the update. Printed: kills, runs that
-ended before their kill, indexes found old, new, or lost (goal 0), right
-answers, and kills that left debris (cleaned by the next save).
+next start would, which must bring it up to the corpus. Printed: kills,
+runs that ended before their kill, indexes found old, new, or lost (goal
+0), right answers, and kills that left debris (cleaned by the next save).
 """
 
 from __future__ import annotations
@@ -53,14 +60,43 @@ EXTRA = 10  # articles an incremental run adds
 KINDS = ("rebuild", "incremental")
 
 
+#: `qa index` as the command runs it, with the save's file operations counted:
+#: the process kills itself at operation CRASH_AT (0: never) and writes the
+#: count to CRASH_COUNT when it ends.
+CHILD = """
+import os, shutil, signal, sys
+from qa.cli import main
+kill_at, folder, done = int(os.environ["CRASH_AT"]), os.environ["CRASH_INDEX"], [0]
+def step():
+    done[0] += 1
+    if done[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+def counted(real, inside):
+    def call(*args, **kwargs):
+        if inside(args):
+            step()
+        result = real(*args, **kwargs)
+        if inside(args):
+            step()
+        return result
+    return call
+in_index = lambda args: os.path.realpath(args[0]).startswith(folder)
+os.replace = counted(os.replace, in_index)
+shutil.rmtree = counted(shutil.rmtree, in_index)
+os.fsync = counted(os.fsync, lambda args: True)
+code = main(sys.argv[1:])
+with open(os.environ["CRASH_COUNT"], "w") as out:
+    out.write(str(done[0]))
+sys.exit(code)
+"""
+
+
 @dataclass(frozen=True)
 class Timing:
-    """An uncut run: its length, when its new data folder appeared and when
-    the manifest switched to it (s from start)."""
+    """An uncut run: its length (s) and the file operations of its save."""
 
     total: float
-    writing: float
-    switched: float
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -68,8 +104,8 @@ class Trial:
     """One kill and what was found after it."""
 
     kind: str
-    when: str  # "anywhere" or "writing"
-    at: float  # seconds after start the kill was sent
+    when: str  # "anywhere" (a time) or "saving" (a file operation)
+    at: str  # the time or the operation the kill fell on
     state: str  # "old", "new", "finished" (ended first), or "lost: <why>"
     answered: bool
     recovered: bool
@@ -99,14 +135,21 @@ class Bench:
         self.base_manifest = read_manifest(self.base)
         self.embedder = None
 
-    def _run(self, args: list[str], index: Path) -> subprocess.Popen:
-        command = [sys.executable, "-m", "qa.cli", *args, "--corpus", str(self.corpus),
+    def _run(self, args: list[str], index: Path, kill_at: int = 0) -> subprocess.Popen:
+        command = [sys.executable, "-c", CHILD, *args, "--corpus", str(self.corpus),
                    "--index", str(index)]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "CRASH_AT": str(kill_at),
+            "CRASH_INDEX": os.path.realpath(index),
+            "CRASH_COUNT": str(self.scratch / "steps"),
+        }
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
 
-    def _prepare(self, kind: str) -> subprocess.Popen:
+    def _prepare(self, kind: str, kill_at: int = 0) -> subprocess.Popen:
         shutil.rmtree(self.index, ignore_errors=True)
         shutil.copytree(self.base, self.index)
         for name in self.extra:
@@ -114,12 +157,8 @@ class Bench:
         if kind == "incremental":
             for name, data in self.extra.items():
                 (self.corpus / name).write_bytes(data)
-        return self._run(["index", "--rebuild"] if kind == "rebuild" else ["index"], self.index)
-
-    def _new_data(self) -> bool:
-        """Whether the writer has begun writing its data folder."""
-        named = self.base_manifest.data
-        return any(p.name.startswith("data-") and p.name != named for p in self.index.iterdir())
+        args = ["index", "--rebuild"] if kind == "rebuild" else ["index"]
+        return self._run(args, self.index, kill_at)
 
     def _debris(self) -> int:
         """Entries of the index folder its manifest does not name."""
@@ -130,49 +169,33 @@ class Bench:
         keep = {"manifest.json", ".writer.lock", named}
         return sum(p.name not in keep for p in self.index.iterdir())
 
-    def _switched(self) -> bool:
-        """Whether the manifest names another data folder than the base's."""
-        try:
-            return read_manifest(self.index).data != self.base_manifest.data
-        except QAError:
-            return False
-
     def timing(self, kind: str) -> Timing:
-        """An uncut run of `kind`, timed."""
+        """An uncut run of `kind`: its length and its save's file operations."""
         start = time.perf_counter()
-        process = self._prepare(kind)
-        writing = switched = None
-        while process.poll() is None:
-            now = time.perf_counter() - start
-            if writing is None and self._new_data():
-                writing = now
-            if switched is None and writing is not None and self._switched():
-                switched = now
-            time.sleep(0.001)
-        if process.returncode != 0:
-            raise SystemExit(f"an uncut `qa index` ({kind}) failed: {process.returncode}")
+        if self._prepare(kind).wait() != 0:
+            raise SystemExit(f"an uncut `qa index` ({kind}) failed")
         total = time.perf_counter() - start
-        writing = total if writing is None else writing
-        return Timing(total, writing, total if switched is None else switched)
+        return Timing(total, int((self.scratch / "steps").read_text()))
 
-    def trial(self, kind: str, when: str, timing: Timing, rng: random.Random) -> Trial:
+    def trial(
+        self, kind: str, when: str, timing: Timing, rng: random.Random, step: int = 0
+    ) -> Trial:
+        if when == "saving":
+            step = step or rng.randint(1, timing.steps)
+            finished = self._prepare(kind, kill_at=step).wait() == 0
+            return self._check(kind, when, f"operation {step}/{timing.steps}", finished)
         start = time.perf_counter()
         process = self._prepare(kind)
-        deadline = start + rng.uniform(0, timing.total) if when == "anywhere" else None
-        while process.poll() is None:
-            now = time.perf_counter()
-            if deadline is None and self._new_data():
-                # Most kills before the switch, some after it (deleting the old folder).
-                deadline = now + rng.uniform(0, 1.5 * max(timing.switched - timing.writing, 0.02))
-            if deadline is not None and now >= deadline:
-                process.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.001)
+        deadline = start + rng.uniform(0, timing.total)
+        while process.poll() is None and time.perf_counter() < deadline:
+            time.sleep(0.005)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
         at = time.perf_counter() - start
         finished = process.wait() == 0
-        return self._check(kind, when, at, finished)
+        return self._check(kind, when, f"{at:.2f} s", finished)
 
-    def _check(self, kind: str, when: str, at: float, finished: bool) -> Trial:
+    def _check(self, kind: str, when: str, at: str, finished: bool) -> Trial:
         """Open the index as the kill left it, ask it, then let the next start finish."""
         debris = self._debris()
         try:
@@ -227,18 +250,26 @@ class Bench:
         return bool(hits) and hits[0].passage.doc_id.startswith(expected)
 
 
-def run(scratch: Path, kills: int, made: int, seed: int) -> list[Trial]:
-    """`kills` kills of each kind, half anywhere and half while writing."""
+def run(
+    scratch: Path, kills: int, made: int, seed: int, kinds: tuple[str, ...] = KINDS,
+    every: bool = False,
+) -> list[Trial]:  # fmt: skip
+    """`kills` kills of each kind, half anywhere and half while saving; or,
+    with `every`, one kill at each file operation of the save."""
     rng = random.Random(seed)
     bench = Bench(scratch, made)
     trials = []
-    for kind in KINDS:
+    for kind in kinds:
         timing = bench.timing(kind)
-        print(f"{kind}: uncut run {timing.total:.1f} s, data written from {timing.writing:.2f} s,"
-              f" manifest switched at {timing.switched:.2f} s", flush=True)  # fmt: skip
-        for n in range(kills):
-            trial = bench.trial(kind, "anywhere" if n % 2 else "writing", timing, rng)
-            print(f"  kill at {trial.at:6.2f} s ({trial.when}): {trial.state}, "
+        print(f"{kind}: uncut run {timing.total:.1f} s, {timing.steps} file operations in its "
+              "save", flush=True)  # fmt: skip
+        plan = range(1, timing.steps + 1) if every else range(kills)
+        for n in plan:
+            if every:
+                trial = bench.trial(kind, "saving", timing, rng, step=n)
+            else:
+                trial = bench.trial(kind, "anywhere" if n % 2 else "saving", timing, rng)
+            print(f"  kill at {trial.at} ({trial.when}): {trial.state}, "
                   f"answered {trial.answered}, recovered {trial.recovered}, "
                   f"debris {trial.debris}", flush=True)  # fmt: skip
             trials.append(trial)
@@ -248,7 +279,7 @@ def run(scratch: Path, kills: int, made: int, seed: int) -> list[Trial]:
 def summary(trials: list[Trial]) -> None:
     print("\n| run | kills | ended first | old | new | lost | right answers | next start "
           "finished | left debris |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
-    for kind in KINDS:
+    for kind in dict.fromkeys(t.kind for t in trials):
         mine = [t for t in trials if t.kind == kind]
         states = Counter("lost" if t.state.startswith("lost") else t.state for t in mine)
         figures = [len(mine), *(states[s] for s in ("finished", "old", "new", "lost"))]
@@ -262,9 +293,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=20, help="kills of each kind")
     parser.add_argument("--articles", type=int, default=40, help="made articles beside the seeds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument(
+        "--every-operation", action="store_true", help="kill once at each operation of the save"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
-        trials = run(Path(scratch), args.kills, args.articles, args.seed)
+        trials = run(Path(scratch), args.kills, args.articles, args.seed, tuple(args.kinds),
+                     args.every_operation)  # fmt: skip
     summary(trials)
     return 1 if any(t.state.startswith("lost") or not t.answered for t in trials) else 0
 
