@@ -86,9 +86,7 @@ def child(index: str) -> None:
 
     t1 = time.perf_counter()
     settings = Settings(index=Path(index))
-    embedder = Embedder.load(
-        settings.model, settings.device, settings.batch_size, settings.threads, settings.backend
-    )
+    embedder = Embedder.from_settings(settings)
     t2 = time.perf_counter()
     corpus = load_corpus(settings.corpus)
     stored, report = ensure_index(corpus.documents, settings, embedder)

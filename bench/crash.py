@@ -54,7 +54,7 @@ from bench.upload import articles  # noqa: E402
 from qa.corpus import load_corpus  # noqa: E402
 from qa.errors import QAError  # noqa: E402
 from qa.indexing import ensure_index  # noqa: E402
-from qa.store import load_index, read_manifest  # noqa: E402
+from qa.store import LOCK, MANIFEST, load_index, read_manifest  # noqa: E402
 
 EXTRA = 10  # articles an incremental run adds
 KINDS = ("rebuild", "incremental")
@@ -166,7 +166,7 @@ class Bench:
             named = read_manifest(self.index).data
         except QAError:
             named = None
-        keep = {"manifest.json", ".writer.lock", named}
+        keep = {MANIFEST, LOCK, named}
         return sum(p.name not in keep for p in self.index.iterdir())
 
     def timing(self, kind: str) -> Timing:
@@ -230,8 +230,7 @@ class Bench:
         from qa.embedding import Embedder
 
         if self.embedder is None:
-            s = self.settings
-            self.embedder = Embedder.load(s.model, s.device, s.batch_size, s.threads, s.backend)
+            self.embedder = Embedder.from_settings(self.settings)
         return self.embedder
 
     def _answers(self, stored, new: bool) -> bool:

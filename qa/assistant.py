@@ -67,10 +67,9 @@ class Assistant:
             corpus=Path(corpus) if corpus is not None else None,
             index=Path(index) if index is not None else None,
         )
-        embedder = Embedder.load(
-            settings.model, settings.device, settings.batch_size, settings.threads, settings.backend
+        return cls._open(
+            settings, Embedder.from_settings(settings), rebuild=rebuild, progress=progress
         )
-        return cls._open(settings, embedder, rebuild=rebuild, progress=progress)
 
     @classmethod
     def _open(

@@ -19,6 +19,7 @@ import numpy as np
 
 from qa.e5 import E5_ALIASES, OUTPUT_SHA256, ensure_model
 from qa.errors import ModelError
+from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,12 @@ class Embedder:
     ) -> Embedder:
         info = resolve_model(name)
         return cls(info, device=device, batch_size=batch_size, threads=threads, backend=backend)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        """The model `settings` name, on its device, batch size, threads and backend."""
+        s = settings
+        return cls.load(s.model, s.device, s.batch_size, s.threads, s.backend)
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
