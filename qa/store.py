@@ -324,7 +324,10 @@ _MANIFEST_SHAPE: dict[str, tuple[str, Any]] = {
         "an object of file name (inside the index) to sha256 string",
         lambda v: _is_map(v, str) and all(_inside(name) for name in v),
     ),
-    "data": ("a string", lambda v: isinstance(v, str)),
+    "data": (
+        f"a data folder name ({DATA_PREFIX}<hex>), or empty",
+        lambda v: isinstance(v, str) and (not v or re.fullmatch(rf"{DATA_PREFIX}[0-9a-f]+", v)),
+    ),
     "indexed": ("an object of document id to time string", lambda v: _is_map(v, str)),
     "updated": ("a string", lambda v: isinstance(v, str)),
 }
@@ -352,8 +355,6 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
 def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
     """Load and verify the files `manifest` lists; raise `IndexCorruptedError`
     naming the first file that is missing, damaged or inconsistent."""
-    if manifest.data and not re.fullmatch(rf"{DATA_PREFIX}[0-9a-f]+", manifest.data):
-        raise IndexCorruptedError(str(folder / MANIFEST), f"bad data folder {manifest.data!r}")
     folder = data_folder(folder, manifest)
     for name, expected in manifest.files.items():
         path = folder / name

@@ -98,6 +98,7 @@ def test_unreadable_manifest_is_detected(index_copy):
         ({"passages": -3}, "'passages'"),
         ({"passages": "27"}, "'passages'"),
         ({"data": 7}, "'data'"),
+        ({"data": "../../etc"}, "'data'"),
         ({"indexed": {"a.txt": 1}}, "'indexed'"),
         ({"surprise": 1}, "unknown field 'surprise'"),
         ({"files": None}, "'files'"),
