@@ -57,6 +57,7 @@ from qa.text import (
     typed_spans,
     words_with_terms,
 )
+from qa.words import WordVectors, closest, load_word_vectors
 
 
 @dataclass(frozen=True)
@@ -415,6 +416,10 @@ def candidates(
         return sum(w for t, w in query.weights.items() if t in terms) / total
 
     unknown = share(query.unknown)
+    attribute = {t: w for t, w in query.weights.items() if t not in query.keys}
+    attribute_total = sum(attribute.values())
+    vectors = load_word_vectors()
+    asked_words = _question_words(query, vectors)
     for doc_id in {c.doc_id for c in found.values()}:
         layout = _layout(docs[doc_id].text, docs[doc_id].title)
         if len(sentences[doc_id].notes.sentences) != len(layout.sentences):
@@ -428,6 +433,9 @@ def candidates(
         own, around = layout.terms[c.index], layout.context[c.index]
         note = stored.notes.sentences[c.index]
         has, new = _holds_wanted(query.wants, doc.text, note, asked)
+        soft = _soft_coverage(
+            asked_words, vectors, _sentence_words(doc.text, doc.title, vectors)[c.index]
+        )
         absent = [w for t, w in query.weights.items() if t not in own and t not in around]
         keys = query.keys
         c.signals = Signals(
@@ -448,8 +456,58 @@ def candidates(
             counts_asked=query.counted is not None
             and counts_term(layout.stems[c.index], query.counted),
             missing_top_term=max(absent, default=0.0) / total,
+            attribute_coverage=sum(w for t, w in attribute.items() if t in own) / attribute_total
+            if attribute_total
+            else 1.0,
+            soft_coverage=soft[0],
+            soft_attribute_coverage=soft[1],
+            soft_attribute_min=soft[2],
         )
     return list(found.values())
+
+
+@dataclass(frozen=True)
+class _AskedWords:
+    """A question's words for soft matching: vector rows, idf weights, and
+    which are not names or figures (what is asked about)."""
+
+    rows: np.ndarray
+    weights: np.ndarray
+    attribute: np.ndarray
+
+
+def _question_words(query: Query, vectors: WordVectors) -> _AskedWords:
+    words = words_with_terms(query.text)
+    weights = np.array([max(query.weights.get(t, 0.0) for t in terms) for _, terms in words])
+    attribute = np.array([not (terms & query.keys) for _, terms in words], dtype=bool)
+    return _AskedWords(vectors.rows([w for w, _ in words]), weights, attribute)
+
+
+@lru_cache(maxsize=1024)
+def _sentence_words(text: str, title: str, vectors: WordVectors) -> tuple[np.ndarray, ...]:
+    """Each sentence's words (stop words left out) as vector rows, once per
+    document."""
+    return tuple(
+        vectors.rows([w for w, _ in words_with_terms(text[span.start : span.end])])
+        for span in _layout(text, title).sentences
+    )
+
+
+def _soft_coverage(
+    asked: _AskedWords, vectors: WordVectors, sentence: np.ndarray
+) -> tuple[float, float, float]:
+    """How closely the sentence's words match the question's (`qa.words`):
+    the idf-weighted mean of each question word's best similarity, the same
+    over the words that are not names or figures, and the least of those."""
+    best = closest(vectors, asked.rows, sentence)
+    total = float(asked.weights.sum())
+    whole = float(best @ asked.weights) / total if total > 0 else 0.0
+    attribute = asked.attribute
+    if not attribute.any():
+        return whole, 1.0, 1.0
+    part = float(asked.weights[attribute].sum())
+    share = float(best[attribute] @ asked.weights[attribute]) / part if part > 0 else 0.0
+    return whole, share, float(best[attribute].min())
 
 
 def _holds_wanted(
@@ -463,7 +521,7 @@ def _holds_wanted(
     found = [
         text[e.start : e.end] for e in sentence.entities if e.kind in ENTITY_ANSWERS.get(wants, ())
     ]
-    if wants not in ENTITY_ANSWERS or wants == "person":
+    if wants not in ENTITY_ANSWERS:
         found += typed_spans(text[sentence.start : sentence.end], wants)
     new = [f for f in found if fold(f).strip() and fold(f).strip() not in asked]
     return bool(found), bool(new)

@@ -16,6 +16,7 @@ from qa.indexing import BuildReport, ensure_index
 from qa.library import Article, Upload, add_articles, remove_article
 from qa.retrieval import Retrieval, Retriever
 from qa.settings import MODES, Mode, Settings
+from qa.words import load_word_vectors
 
 
 class Assistant:
@@ -76,6 +77,8 @@ class Assistant:
         cls, settings: Settings, embedder: Embedder, rebuild: bool = False, progress: bool = False
     ) -> Assistant:
         loaded = load_corpus(settings.corpus)
+        # Read now (about 1 s) rather than on the first question.
+        load_word_vectors()
         stored, report = ensure_index(
             loaded.documents, settings, embedder, rebuild=rebuild, progress=progress
         )

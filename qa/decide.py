@@ -43,6 +43,10 @@ FEATURES: tuple[str, ...] = (
     "retrieval",
     "coverage",
     "context_coverage",
+    "attribute_coverage",
+    "soft_coverage",
+    "soft_attribute_coverage",
+    "soft_attribute_min",
     "coverage_x_cos",
     "wants_kind",
     "has_wanted",
@@ -79,6 +83,17 @@ class Signals:
     asks_count: bool
     counts_asked: bool
     missing_top_term: float
+    #: The share of the idf weight of the question's other words (not its
+    #: names and figures) that the sentence or its context holds: what is
+    #: asked about ("le loyer", "qui dirige") rather than whom or where.
+    attribute_coverage: float = 0.0
+    #: The same, counting a word by its similarity to the sentence's closest
+    #: word (`qa.words`, spaCy's French vectors) rather than by its stem:
+    #: over all the question's words, over those asked about, and the least
+    #: matched of those.
+    soft_coverage: float = 0.0
+    soft_attribute_coverage: float = 0.0
+    soft_attribute_min: float = 0.0
 
 
 def feature_matrix(signals: list[Signals]) -> np.ndarray:
@@ -105,6 +120,10 @@ def feature_matrix(signals: list[Signals]) -> np.ndarray:
                 s.retrieval,
                 s.coverage,
                 s.context_coverage,
+                0.0 if s.english else s.attribute_coverage,
+                s.soft_coverage,
+                s.soft_attribute_coverage,
+                s.soft_attribute_min,
                 s.coverage * s.sentence_cos,
                 float(s.wants_kind),
                 float(s.has_wanted),
@@ -134,6 +153,10 @@ def feature_matrix(signals: list[Signals]) -> np.ndarray:
 GATE_SIGNALS: tuple[str, ...] = (
     "sentence_cos",
     "coverage",
+    "attribute_coverage",
+    "soft_coverage",
+    "soft_attribute_coverage",
+    "soft_attribute_min",
     "has_wanted_new",
     "wants_kind",
     "missing_keys_article",

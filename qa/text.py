@@ -280,7 +280,10 @@ _HAS = {
         re.IGNORECASE,
     ),
     "date": re.compile(rf"\b(?:{_MONTHS})\b|\b(?:19|20)\d\d\b", re.IGNORECASE),
-    "number": re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE),
+    # A figure, but not a year: "en février 2025" does not say how many.
+    "number": re.compile(
+        rf"(?<!\d)(?!(?:19|20)\d\d(?!\d))\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE
+    ),
     # Two capitalised words in a row: a person's name ("Fleur Pellerin").
     "person": re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w-]+)+"),
     # Places and organisations come from spaCy's entities (`qa.annotate`);

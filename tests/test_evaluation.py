@@ -163,8 +163,10 @@ def test_fresh_questions_have_kinds_in_a_frozen_split():
     assert kinds["near_topic"] + kinds["off_topic"] >= 80
     for q in questions:
         assert q.split in ("dev", "test") and q.kind
-    # The first set (tuned on by the hand-set weights) never reaches test.
-    assert all(q.split == "dev" for q in questions if q.origin == "v1")
+    # The first set (tuned on by the hand-set weights) never reaches test,
+    # nor do the questions added to dev later (the test split is frozen).
+    assert all(q.split == "dev" for q in questions if q.origin in ("v1", "v3"))
+    assert sum(q.origin == "v3" for q in questions) >= 300
     test = load_questions("evals/questions.jsonl", "test")
     assert test and all(q.split == "test" for q in test)
     assert {q.id for q in test}.isdisjoint(
@@ -194,7 +196,7 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     code, out, err = eval_cli(
         capsys, index_dir, seeds, "--split", "test",
         "--min-answer-at-1", "0.67", "--min-answer-at-k", "0.88",
-        "--min-abstained", "0.18", "--max-wrong-abstained", "0.06",
+        "--min-abstained", "0.24", "--max-wrong-abstained", "0.06",
         "--json", str(report), "--plot", str(tmp_path / "curve.png"),
     )  # fmt: skip
     assert code == 0, out + err
@@ -206,9 +208,9 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl", "test"))
     assert set(data["modes"][2]["by_kind"]) >= {"paraphrase", "english", "near_topic"}
     # Short answers: offered for a quarter of the answerable questions, and
-    # right (a gold string in at most 8 words) for 0.84 of those (README).
+    # right (a gold string in at most 8 words) for 0.77 of those (README).
     hybrid = data["modes"][2]["metrics"]
-    assert hybrid["short_offered"] >= 0.2 and hybrid["short_accuracy"] >= 0.75
+    assert hybrid["short_offered"] >= 0.2 and hybrid["short_accuracy"] >= 0.72
     assert "| short offered | short right |" in out
 
 

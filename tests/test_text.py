@@ -11,6 +11,7 @@ from qa.text import (
     question_parts,
     split_sentences,
     tokenize,
+    typed_spans,
 )
 
 
@@ -161,3 +162,12 @@ def test_english_questions_are_told_from_french_ones():
 )
 def test_a_question_that_asks_two_things_is_split(question, parts):
     assert question_parts(question) == (parts or [question])
+
+
+def test_a_year_is_not_a_count():
+    """ "Combien de participants…" is not answered by "en février 2025"."""
+    assert typed_spans("en préparation du sommet prévu en février 2025", "number") == []
+    assert typed_spans("lancée fin 2013 par Fleur Pellerin", "number") == []
+    for counted in ("2 600 chercheurs", "1.500 emplois", "deux ans", "300 m2", "12 000"):
+        assert typed_spans(counted, "number"), counted
+    assert typed_spans("en février 2025", "date")
