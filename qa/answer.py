@@ -426,16 +426,22 @@ def candidates(
             raise IndexCorruptedError(
                 doc_id, "its stored sentences differ from the text's; rebuild"
             )
-    for c in found.values():
+    ranked = list(found.values())
+    soft = _soft_coverage(
+        asked_words,
+        vectors,
+        [
+            _sentence_words(docs[c.doc_id].text, docs[c.doc_id].title, vectors)[c.index]
+            for c in ranked
+        ],
+    )
+    for c, (soft_all, soft_asked, soft_least) in zip(ranked, soft.tolist(), strict=True):
         doc = docs[c.doc_id]
         layout = _layout(doc.text, doc.title)
         stored = sentences[c.doc_id]
         own, around = layout.terms[c.index], layout.context[c.index]
         note = stored.notes.sentences[c.index]
         has, new = _holds_wanted(query.wants, doc.text, note, asked)
-        soft = _soft_coverage(
-            asked_words, vectors, _sentence_words(doc.text, doc.title, vectors)[c.index]
-        )
         absent = [w for t, w in query.weights.items() if t not in own and t not in around]
         keys = query.keys
         c.signals = Signals(
@@ -459,11 +465,11 @@ def candidates(
             attribute_coverage=sum(w for t, w in attribute.items() if t in own) / attribute_total
             if attribute_total
             else 1.0,
-            soft_coverage=soft[0],
-            soft_attribute_coverage=soft[1],
-            soft_attribute_min=soft[2],
+            soft_coverage=soft_all,
+            soft_attribute_coverage=soft_asked,
+            soft_attribute_min=soft_least,
         )
-    return list(found.values())
+    return ranked
 
 
 @dataclass(frozen=True)
@@ -485,29 +491,36 @@ def _question_words(query: Query, vectors: WordVectors) -> _AskedWords:
 
 @lru_cache(maxsize=1024)
 def _sentence_words(text: str, title: str, vectors: WordVectors) -> tuple[np.ndarray, ...]:
-    """Each sentence's words (stop words left out) as vector rows, once per
-    document."""
-    return tuple(
-        vectors.rows([w for w, _ in words_with_terms(text[span.start : span.end])])
-        for span in _layout(text, title).sentences
-    )
+    """The vector rows of each sentence's words (stop words and words without
+    a vector left out), once per document."""
+    out = []
+    for span in _layout(text, title).sentences:
+        rows = vectors.rows([w for w, _ in words_with_terms(text[span.start : span.end])])
+        out.append(rows[rows >= 0])
+    return tuple(out)
 
 
 def _soft_coverage(
-    asked: _AskedWords, vectors: WordVectors, sentence: np.ndarray
-) -> tuple[float, float, float]:
-    """How closely the sentence's words match the question's (`qa.words`):
-    the idf-weighted mean of each question word's best similarity, the same
-    over the words that are not names or figures, and the least of those."""
-    best = closest(vectors, asked.rows, sentence)
+    asked: _AskedWords, vectors: WordVectors, sentences: Sequence[np.ndarray]
+) -> np.ndarray:
+    """How closely each sentence's words match the question's (`qa.words`),
+    one row per sentence: the idf-weighted mean of each question word's best
+    similarity, the same over the words that are not names or figures, and
+    the least of those."""
+    best = closest(vectors, asked.rows, sentences)
+    out = np.zeros((len(sentences), 3))
     total = float(asked.weights.sum())
-    whole = float(best @ asked.weights) / total if total > 0 else 0.0
+    if total > 0:
+        out[:, 0] = asked.weights @ best / total
     attribute = asked.attribute
     if not attribute.any():
-        return whole, 1.0, 1.0
+        out[:, 1:] = 1.0
+        return out
     part = float(asked.weights[attribute].sum())
-    share = float(best[attribute] @ asked.weights[attribute]) / part if part > 0 else 0.0
-    return whole, share, float(best[attribute].min())
+    if part > 0:
+        out[:, 1] = asked.weights[attribute] @ best[attribute] / part
+    out[:, 2] = best[attribute].min(axis=0)
+    return out
 
 
 def _holds_wanted(

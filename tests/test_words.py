@@ -21,15 +21,19 @@ def test_rows_find_words_as_written_or_lowercased(vectors):
 
 def test_a_synonym_is_closer_than_an_unrelated_word(vectors):
     question = vectors.rows(["élèves", "loyer", "zqxwvyk"])
-    near = closest(vectors, question, vectors.rows(["apprenants", "euros"]))
-    far = closest(vectors, question, vectors.rows(["tramway", "printemps"]))
-    assert near[0] > 0.5 > far[0]
-    assert near[1] > far[1]
+    near, far = vectors.rows(["apprenants", "euros"]), vectors.rows(["tramway", "printemps"])
+    best = closest(vectors, question, [near, np.zeros(0, dtype=np.int64), far])
+    assert best.shape == (3, 3)
+    assert best[0, 0] > 0.5 > best[0, 2]
+    assert best[1, 0] > best[1, 2]
     # A word without a vector matches nothing; nor does an empty sentence.
-    assert near[2] == 0.0 and far[2] == 0.0
-    assert closest(vectors, question, np.zeros(0, dtype=np.int64)).tolist() == [0.0] * 3
-    assert closest(vectors, np.zeros(0, dtype=np.int64), question).shape == (0,)
-    assert ((near >= 0) & (near <= 1)).all()
+    assert best[2].tolist() == [0.0] * 3 and best[:, 1].tolist() == [0.0] * 3
+    assert ((best >= 0) & (best <= 1)).all()
+    # Each sentence is read on its own, whatever the others hold.
+    alone = closest(vectors, question, [far])
+    assert np.allclose(alone[:, 0], best[:, 2])
+    assert closest(vectors, np.zeros(0, dtype=np.int64), [near]).shape == (0, 1)
+    assert closest(vectors, question, []).shape == (3, 0)
 
 
 def test_a_missing_pipeline_is_a_model_error():
