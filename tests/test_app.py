@@ -17,13 +17,13 @@ def test_render_leads_with_the_sentence_and_cites(assistant):
 
 
 def test_render_leads_with_the_short_answer_then_the_sentence(assistant):
-    answer = assistant.ask("Qui a lancé la plateforme French Tech ?")
+    answer = assistant.ask("Quel est le budget du plan IA de l'Occitanie ?")
     page = render(answer, assistant.documents)
     lines = page.split("\n")
-    assert lines[0].startswith("**Réponse : Fleur Pellerin**")
-    assert lines[1].startswith("« ") and "Fleur Pellerin" in lines[1]
-    assert "**[1] Toulouse en bonne voie" in page
-    assert "<mark>" in page and "002\\_ff58c89954683044.txt" in page
+    assert lines[0].startswith("**Réponse : 50 millions d’euros**")
+    assert lines[1].startswith("« ") and "50 millions d’euros" in lines[1]
+    assert "**[1] L’Occitanie dévoile un plan" in page
+    assert "<mark>" in page and "001\\_e069358ba42b4717.txt" in page
     assert "<details><summary>Lire l'article entier</summary>" in page
 
 

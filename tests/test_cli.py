@@ -28,11 +28,12 @@ def test_ask_json(ask):
 
 
 def test_ask_text_marks_the_highlight(ask):
-    code, out, _ = ask("-k", "2", "--mode", "lexical", "Qui a lancé la plateforme French Tech ?")
+    question = "Quel est le budget du plan IA de l'Occitanie ?"
+    code, out, _ = ask("-k", "2", "--mode", "lexical", question)
     assert code == 0
-    assert out.startswith("Réponse : Fleur Pellerin")
-    assert "\n\n[1] Toulouse en bonne voie" in out
-    assert "**" in out and "Fleur Pellerin" in out
+    assert out.startswith("Réponse : 50 millions d’euros")
+    assert "\n\n[1] L’Occitanie dévoile un plan" in out
+    assert "**Doté d’un budget de 50 millions d’euros" in out
     assert "[3]" not in out
 
 
