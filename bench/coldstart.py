@@ -17,9 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import ROOT, Row
+from bench.common import ROOT, SAMPLE, Row
 
 PHASES = ("imports", "model load", "index load", "first query")
+MEMORY_ALL = f"peak RSS after {SAMPLE} questions x 3 modes"
 
 
 def run(index: Path, repeat: int) -> list[Row]:
@@ -52,9 +53,7 @@ def run(index: Path, repeat: int) -> list[Row]:
         )
     )
     rows.append(Row("5 memory", "peak RSS after first answer", median["rss first"], "MiB", detail))
-    rows.append(
-        Row("5 memory", "peak RSS after 90 questions x 3 modes", median["rss all"], "MiB", detail)
-    )
+    rows.append(Row("5 memory", MEMORY_ALL, median["rss all"], "MiB", detail))
     return rows
 
 

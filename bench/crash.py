@@ -163,10 +163,11 @@ class Bench:
     def _debris(self) -> int:
         """Entries of the index folder its manifest does not name."""
         try:
-            named = read_manifest(self.index).data
-        except QAError:
-            named = None
-        keep = {MANIFEST, LOCK, named}
+            manifest = read_manifest(self.index)
+            named = {s["name"] for s in manifest.segments} | {manifest.ann.get("file")}
+        except (QAError, AttributeError):
+            named = set()
+        keep = {MANIFEST, LOCK, *named}
         return sum(p.name not in keep for p in self.index.iterdir())
 
     def timing(self, kind: str) -> Timing:
@@ -207,7 +208,7 @@ class Bench:
             return Trial(kind, when, at, f"lost: {err}", False, False, debris)
         ids = {d["id"] for d in manifest.documents}
         if kind == "rebuild":
-            state = "old" if manifest.data == self.base_manifest.data else "new"
+            state = "old" if manifest.segments == self.base_manifest.segments else "new"
         else:
             state = "new" if set(self.extra) <= ids else "old"
             if state == "old" and ids != {d["id"] for d in self.base_manifest.documents}:

@@ -120,9 +120,8 @@ def _compare(
 def lexical_rows(passages: int, repeat: int) -> list[Row]:
     """BM25 over `passages` synthetic passages of ~8 seed sentences, and the
     engine's whole retrieval step on them (flat, then IVF; vectors random)."""
-    import bm25s
-
     from qa.chunking import Passage
+    from qa.lexical import Lexical, Postings
     from qa.settings import Settings
     from qa.store import Manifest, StoredIndex, new_vector_index
     from qa.text import analyze
@@ -133,18 +132,15 @@ def lexical_rows(passages: int, repeat: int) -> list[Row]:
     picks = [[rng.randrange(len(pool)) for _ in range(8)] for _ in range(passages)]
     corpus_tokens = [[t for i in pick for t in analyzed[i]] for pick in picks]
     start = time.perf_counter()
-    bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
-    bm25.index(corpus_tokens, show_progress=False)
+    bm25 = Lexical([Postings.build(corpus_tokens)], k1=1.2, b=0.75)
     build = time.perf_counter() - start
     label = f"{passages // 1000}k"
     qs = questions()
     rows = [Row("4 scale", f"bm25 {label} index build", build, "s", "tokens pre-analysed")]
 
     def bm25_query(question: str) -> None:
-        ids = bm25.get_tokens_ids(analyze(question, query=True))
-        if ids:
-            scores = bm25.get_scores(ids)
-            np.argpartition(-scores, 50)[:50]
+        scores = bm25.scores(analyze(question, query=True))
+        np.argpartition(-scores, 50)[:50]
 
     spread = time_each(bm25_query, qs, repeat)
     rows.append(
@@ -155,9 +151,10 @@ def lexical_rows(passages: int, repeat: int) -> list[Row]:
     texts = [" ".join(pool[i] for i in pick) for pick in picks]
     plist = [Passage(f"doc{n // 6}", n % 6, 0, len(t), t) for n, t in enumerate(texts)]
     vectors = unit_vectors(passages, np.random.default_rng(1))
-    manifest = Manifest(1, {}, [], passages, {})
-    for kind in ("flat", "ivf"):
-        stored = StoredIndex(manifest, plist, new_vector_index(vectors, kind), bm25)
+    manifest = Manifest(3, {}, [], passages, [])
+    live = np.ones(passages, dtype=bool)
+    for kind in ("flat", "ivf", "hnsw"):
+        stored = StoredIndex(manifest, plist, new_vector_index(vectors, kind), bm25, live)
         # Default settings: `auto` would pick IVF here; each kind is timed as it is served.
         spread = _retrieval(stored, Settings(), qs, repeat)
         rows.append(

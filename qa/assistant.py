@@ -86,7 +86,7 @@ class Assistant:
 
     def articles(self) -> list[Article]:
         """Every article of the collection, in corpus order, with its passages."""
-        counts = Counter(p.doc_id for p in self.retriever.index.passages)
+        counts = Counter(p.doc_id for p in self.retriever.index.live_passages())
         indexed = self.retriever.index.manifest.indexed
         return [
             Article(d.id, d.title, d.date, d.path, counts[d.id], d.sha256, indexed.get(d.id))

@@ -1,8 +1,15 @@
 """Build the index from documents, or bring a saved one up to date.
 
-Embedding is the slow step, so a rebuild reuses the vector of every passage
-whose embedded text is unchanged (same model): editing one article
-re-embeds only that article's passages.
+An update touches only what changed: the new and changed articles are
+chunked, embedded, analysed and annotated into one new segment, appended
+(`qa.store`); a removed or replaced article's rows are left dead in their
+segment. Embedding is the slow step, so the rows an update replaces lend
+their vectors to passages whose embedded text is unchanged: editing one
+article re-embeds only its changed passages.
+
+Compaction (`COMPACT_DEAD_SHARE`, `MAX_SEGMENTS`) rewrites the segments, as
+a search engine merges its segments: the dead rows go, and the vectors are
+reused, never re-embedded.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import bm25s
 import numpy as np
 
 from qa.annotate import DocumentNotes, annotate, pipeline_info
@@ -21,23 +27,33 @@ from qa.chunking import Passage, chunk_documents
 from qa.corpus import Document
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptedError
+from qa.lexical import Lexical, Postings
 from qa.settings import Settings
 from qa.store import (
     FORMAT_VERSION,
     MANIFEST,
     Manifest,
     StoredIndex,
+    live_rows,
     load_index,
     new_vector_index,
     read_manifest,
     save_index,
     utc_now,
+    vector_index_kind,
 )
 from qa.text import ANALYZER_VERSION, analyze
 
 log = logging.getLogger(__name__)
-# bm25s logs every index build at DEBUG on its own logger; keep our output readable.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+#: Compact once dead rows are more than this share of all rows: they cost
+#: memory and disk, and a filtered HNSW or IVF search slows as they grow
+#: (Lucene's merge policy allows about a third; a quarter here).
+COMPACT_DEAD_SHARE = 0.25
+#: More segments than this and the newest ones, if none has dead rows, are
+#: merged into one (their rows keep their place, so the vector index is not
+#: touched); with dead rows among them, the whole index is compacted.
+MAX_SEGMENTS = 24
 
 
 @dataclass(frozen=True)
@@ -137,34 +153,46 @@ def _ensure_index(
     build = build_settings(settings, embedder)
     records = document_records(docs)
     manifest = None if rebuild else read_manifest(folder)
-    if manifest is not None and manifest.build == build and manifest.documents == records:
+    if manifest is not None and manifest.build == build and _unplaced(manifest) == records:
         stored = load_index(folder, manifest)
-        report = BuildReport("fresh", "index is up to date", len(docs), len(stored.passages), 0, 0)
+        report = BuildReport("fresh", "index is up to date", len(docs), manifest.passages, 0, 0)
         return stored, report
 
-    previous: dict[str, np.ndarray] = {}
-    notes: dict[str, DocumentNotes] = {}
     if manifest is None:
         reason = "rebuild requested" if rebuild else f"no index in {folder}"
-    else:
+        stored, embedded = _build(docs, settings, embedder, build, {}, {}, progress)
+    elif manifest.build != build:
         reason = _why_stale(manifest, build, records)
+        previous: dict[str, np.ndarray] = {}
+        notes: dict[str, DocumentNotes] = {}
         same_model = manifest.build.get("model") == build["model"]
         same_pipeline = manifest.build.get("annotations") == build["annotations"]
         if same_model or same_pipeline:
             old = load_index(folder, manifest)
             if same_model:
-                previous = _previous_vectors(old)
+                previous = _previous_vectors(old, old.live)
             if same_pipeline:
                 notes = {n.sha256: n for n in old.notes}
-    stored, embedded = _build(docs, settings, embedder, build, records, previous, notes, progress)
-    stored.manifest.indexed.update(_indexed_times(docs, manifest))
+        stored, embedded = _build(docs, settings, embedder, build, previous, notes, progress)
+    else:
+        reason = _why_stale(manifest, build, records)
+        old = load_index(folder, manifest)
+        stored, embedded = _update(old, docs, settings, embedder, progress)
+        stored = _maintain(stored, settings)
+    times = _indexed_times(docs, manifest)
+    stored.manifest = dataclasses.replace(stored.manifest, indexed=times)
     save_index(folder, stored)
     status = "built" if manifest is None else "updated"
-    report = BuildReport(
-        status, reason, len(docs), len(stored.passages), embedded, len(stored.passages) - embedded
-    )
-    log.info("index %s (%s): %d passages, %d embedded", status, reason, report.passages, embedded)
+    count = stored.manifest.passages
+    report = BuildReport(status, reason, len(docs), count, embedded, count - embedded)
+    log.info("index %s (%s): %d passages, %d embedded", status, reason, count, embedded)
     return stored, report
+
+
+def _unplaced(manifest: Manifest) -> list[dict[str, Any]]:
+    """The manifest's documents as `document_records` gives them (without
+    the segment that holds each)."""
+    return [{k: v for k, v in d.items() if k != "segment"} for d in manifest.documents]
 
 
 def _indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dict[str, str]:
@@ -178,18 +206,22 @@ def _indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dic
     }
 
 
-def _previous_vectors(old: StoredIndex) -> dict[str, np.ndarray]:
-    """Every vector of `old`, keyed by the text it embeds: passages by their
-    embedding input, sentences by their own text, read from the old index
-    (its passages hold the old text; a sentence's offsets point into it)."""
+def _previous_vectors(old: StoredIndex, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The vectors of `old`'s `rows` (flags) and of its live documents'
+    sentences, keyed by the text they embed: passages by their embedding
+    input, sentences by their own text, read from the old passages (a
+    sentence's offsets point into its document's old text)."""
     previous: dict[str, np.ndarray] = {}
     titles = {d["id"]: d["title"] for d in old.manifest.documents}
-    vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+    chosen = np.flatnonzero(rows)
+    vectors = old.vectors.reconstruct_batch(chosen.astype(np.int64)) if len(chosen) else []
     by_doc: dict[str, list[Passage]] = {}
-    for passage, vector in zip(old.passages, vectors, strict=True):
-        previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
-        by_doc.setdefault(passage.doc_id, []).append(passage)
-    row = 0
+    for row, vector in zip(chosen, vectors, strict=True):
+        passage = old.passages[row]
+        if passage.doc_id in titles and old.live[row]:
+            previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
+            by_doc.setdefault(passage.doc_id, []).append(passage)
+    at = 0
     for note in old.notes:
         for s in note.sentences:
             # A sentence longer than a passage is in none: it is re-embedded.
@@ -199,8 +231,8 @@ def _previous_vectors(old: StoredIndex) -> dict[str, np.ndarray]:
             )
             if inside is not None:
                 text = inside.text[s.start - inside.start : s.end - inside.start]
-                previous[_sentence_key(text)] = old.sentence_vectors[row]
-            row += 1
+                previous[_sentence_key(text)] = old.sentence_vectors[at]
+            at += 1
     return previous
 
 
@@ -220,43 +252,228 @@ def _why_stale(manifest: Manifest, build: dict[str, Any], records: list[dict[str
     return "; ".join(parts) or "document titles or paths changed"
 
 
-def _build(
-    docs: tuple[Document, ...],
+@dataclass(frozen=True)
+class _Segment:
+    """What a new segment holds, in memory, before it is appended."""
+
+    passages: list[Passage]
+    vectors: np.ndarray
+    block: Postings
+    notes: dict[str, DocumentNotes]
+    sentence_vectors: dict[str, np.ndarray]
+    embedded: int
+
+
+def _segment(
+    docs: list[Document],
     settings: Settings,
     embedder: Embedder,
-    build: dict[str, Any],
-    records: list[dict[str, Any]],
     previous: dict[str, np.ndarray],
     notes_by_hash: dict[str, DocumentNotes],
     progress: bool,
-) -> tuple[StoredIndex, int]:
+) -> _Segment:
+    """Chunk, embed (or reuse), analyse and annotate `docs`."""
     passages = chunk_documents(
-        docs, settings.passage_chars, settings.passage_max_chars, settings.passage_overlap
+        tuple(docs), settings.passage_chars, settings.passage_max_chars, settings.passage_overlap
     )
     titles = {d.id: d.title for d in docs}
     inputs = [embedding_input(p, titles[p.doc_id]) for p in passages]
     vectors, embedded = _embed_or_reuse(
         inputs, [_key(t) for t in inputs], embedder, previous, progress
     )
-
     fresh_notes = annotate(d for d in docs if d.sha256 not in notes_by_hash)
-    notes_by_hash.update({n.sha256: n for n in fresh_notes})
+    known = {**notes_by_hash, **{n.sha256: n for n in fresh_notes}}
     # A document renamed but unchanged keeps its notes under its new id.
-    notes = [dataclasses.replace(notes_by_hash[d.sha256], doc_id=d.id) for d in docs]
+    notes = [dataclasses.replace(known[d.sha256], doc_id=d.id) for d in docs]
     # One embedding per sentence, so the answering sentence is chosen by
     # meaning too; a sentence whose text did not change keeps its vector.
     texts = [d.text[s.start : s.end] for d, n in zip(docs, notes, strict=True) for s in n.sentences]
     sentence_vectors, _ = _embed_or_reuse(
         texts, [_sentence_key(t) for t in texts], embedder, previous, False
     )
+    by_doc, at = {}, 0
+    for note in notes:
+        by_doc[note.doc_id] = sentence_vectors[at : at + len(note.sentences)]
+        at += len(note.sentences)
+    block = Postings.build(analyze(p.text) for p in passages)
+    return _Segment(passages, vectors, block, {n.doc_id: n for n in notes}, by_doc, embedded)
 
-    bm25 = bm25s.BM25(k1=settings.bm25_k1, b=settings.bm25_b, method="lucene")
-    bm25.index([analyze(p.text) for p in passages], show_progress=False)
-    manifest = Manifest(FORMAT_VERSION, build, records, len(passages), {})
+
+def _build(
+    docs: tuple[Document, ...],
+    settings: Settings,
+    embedder: Embedder,
+    build: dict[str, Any],
+    previous: dict[str, np.ndarray],
+    notes_by_hash: dict[str, DocumentNotes],
+    progress: bool,
+) -> tuple[StoredIndex, int]:
+    """A new index of `docs` in one unsaved segment."""
+    new = _segment(list(docs), settings, embedder, previous, notes_by_hash, progress)
+    documents = [{**r, "segment": ""} for r in document_records(docs)]
+    segments = [{"name": "", "passages": len(new.passages), "files": {}}]
+    manifest = Manifest(FORMAT_VERSION, build, documents, len(new.passages), segments)
+    kind = settings.vector_index_for(len(new.passages))
+    stored = StoredIndex(
+        manifest,
+        new.passages,
+        new_vector_index(new.vectors, kind, settings.hnsw_m),
+        Lexical([new.block], settings.bm25_k1, settings.bm25_b),
+        np.ones(len(new.passages), dtype=bool),
+        [new.notes[d.id] for d in docs],
+        _stack([new.sentence_vectors[d.id] for d in docs], embedder.dimension),
+    )
+    return stored, new.embedded
+
+
+def _update(
+    old: StoredIndex,
+    docs: tuple[Document, ...],
+    settings: Settings,
+    embedder: Embedder,
+    progress: bool,
+) -> tuple[StoredIndex, int]:
+    """`old` with the new and changed documents of `docs` appended as one
+    unsaved segment and the removed and replaced ones' rows dead. Only the
+    replaced rows' vectors are read for reuse, not the whole index."""
+    before = {d["id"]: d for d in old.manifest.documents}
+    records = document_records(docs)
+    kept = {
+        d.id
+        for d in docs
+        if d.id in before and (before[d.id]["sha256"], before[d.id]["title"]) == (d.sha256, d.title)
+    }
+    fresh = [d for d in docs if d.id not in kept]
+    gone = {i for i in before if i not in kept}
+    dying = old.live & np.fromiter(
+        (p.doc_id in gone for p in old.passages), dtype=bool, count=len(old.passages)
+    )
+    previous = _previous_vectors(old, dying)
+    old_notes = {n.doc_id: n for n in old.notes}
+    notes_by_hash = {old_notes[i].sha256: old_notes[i] for i in gone}
+    new = _segment(fresh, settings, embedder, previous, notes_by_hash, progress)
+
+    documents = [
+        {**r, "segment": before[r["id"]]["segment"] if r["id"] in kept else ""} for r in records
+    ]
+    segments = list(old.manifest.segments)
+    passages = list(old.passages)
+    if fresh:
+        segments.append({"name": "", "passages": len(new.passages), "files": {}})
+        passages += new.passages
+        old.vectors.add(np.ascontiguousarray(new.vectors))
+        old.lexical.append(new.block)
+    manifest = dataclasses.replace(old.manifest, documents=documents, segments=segments)
+    rows = old.sentence_rows()
+    sentences = {
+        n.doc_id: old.sentence_vectors[rows[n.doc_id] : rows[n.doc_id] + len(n.sentences)]
+        for n in old.notes
+    }
+    sentences.update(new.sentence_vectors)
+    notes = {**old_notes, **new.notes}
+    live = live_rows(passages, manifest)
+    manifest = dataclasses.replace(manifest, passages=int(live.sum()))
+    stored = StoredIndex(
+        manifest,
+        passages,
+        old.vectors,
+        old.lexical,
+        live,
+        [notes[d.id] for d in docs],
+        _stack([sentences[d.id] for d in docs], embedder.dimension),
+    )
+    return stored, new.embedded
+
+
+def _maintain(stored: StoredIndex, settings: Settings) -> StoredIndex:
+    """Compact `stored` when it is due (see `COMPACT_DEAD_SHARE`,
+    `MAX_SEGMENTS`), or when the collection has grown or shrunk into
+    another vector index type; else merge its newest segments when there
+    are too many; else return it as it is."""
+    rows = len(stored.passages)
+    dead = rows - int(stored.live.sum())
+    kind = settings.vector_index_for(int(stored.live.sum()))
+    if dead > COMPACT_DEAD_SHARE * rows or kind != vector_index_kind(stored.vectors):
+        return compact(stored, settings)
+    if len(stored.manifest.segments) <= MAX_SEGMENTS:
+        return stored
+    # The newest segments, back to one at least as large as all of them
+    # (two at least): small segments merge among themselves, so a large
+    # one is not rewritten for every few small ones (Lucene's tiered merges).
+    starts = stored.segment_starts()
+    sizes = [s["passages"] for s in stored.manifest.segments]
+    first, tail = len(sizes), 0
+    while first > 0 and stored.live[starts[first - 1] :].all():
+        if first < len(sizes) - 1 and sizes[first - 1] > tail:
+            break
+        first -= 1
+        tail += sizes[first]
+    if len(sizes) - first < 2:
+        return compact(stored, settings)
+    return _merge_tail(stored, first)
+
+
+def compact(stored: StoredIndex, settings: Settings) -> StoredIndex:
+    """Every live row in one unsaved segment, in the same order; the vector
+    index rebuilt from the stored vectors (nothing is re-embedded) with the
+    type the live count calls for, the term counts merged, not re-analysed."""
+    keep = stored.live
+    rows = np.flatnonzero(keep).astype(np.int64)
+    passages = [stored.passages[i] for i in rows]
+    vectors = (
+        stored.vectors.reconstruct_batch(rows)
+        if len(rows)
+        else np.zeros((0, stored.vectors.d), dtype=np.float32)
+    )
+    block = Postings.merge(stored.lexical.blocks, keep)
+    documents = [{**d, "segment": ""} for d in stored.manifest.documents]
+    segments = [{"name": "", "passages": len(passages), "files": {}}]
+    manifest = dataclasses.replace(
+        stored.manifest, documents=documents, segments=segments, ann={}, passages=len(passages)
+    )
     kind = settings.vector_index_for(len(passages))
-    index = new_vector_index(vectors, kind, settings.hnsw_m)
-    stored = StoredIndex(manifest, passages, index, bm25, notes, sentence_vectors)
-    return stored, embedded
+    log.info(
+        "index compacted: %d rows, %d of them dead",
+        len(stored.passages),
+        len(stored.passages) - len(passages),
+    )
+    return StoredIndex(
+        manifest,
+        passages,
+        new_vector_index(vectors, kind, settings.hnsw_m),
+        Lexical([block], stored.lexical.k1, stored.lexical.b),
+        np.ones(len(passages), dtype=bool),
+        stored.notes,
+        stored.sentence_vectors,
+    )
+
+
+def _merge_tail(stored: StoredIndex, first: int) -> StoredIndex:
+    """Segments `first` onwards (all their rows live) as one unsaved
+    segment: their rows stay where they are, so the vector index is kept."""
+    tail = stored.manifest.segments[first:]
+    names = {s["name"] for s in tail}
+    merged = {"name": "", "passages": sum(s["passages"] for s in tail), "files": {}}
+    documents = [
+        {**d, "segment": "" if d["segment"] in names else d["segment"]}
+        for d in stored.manifest.documents
+    ]
+    manifest = dataclasses.replace(
+        stored.manifest,
+        documents=documents,
+        segments=[*stored.manifest.segments[:first], merged],
+    )
+    blocks = stored.lexical.blocks
+    lexical = Lexical(
+        [*blocks[:first], Postings.merge(blocks[first:])], stored.lexical.k1, stored.lexical.b
+    )
+    return dataclasses.replace(stored, manifest=manifest, lexical=lexical)
+
+
+def _stack(parts: list[np.ndarray], dimension: int) -> np.ndarray:
+    if not parts:
+        return np.zeros((0, dimension), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
 def _embed_or_reuse(

@@ -7,7 +7,6 @@ whatever FAISS index found the candidates); how well it answers
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import faiss
@@ -62,11 +61,11 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        scores = index.bm25.scores
-        self._indptr = np.asarray(scores["indptr"])
-        self._vocab = index.bm25.vocab_dict
         self._n = len(index.passages)
         self._doc_ids = np.array([p.doc_id for p in index.passages], dtype=object)
+        #: The live rows, or None when every row is (a removed or replaced
+        #: article's rows stay in the index, dead, until a compaction).
+        self._live = None if index.live.all() else index.live
         # Search breadth is a query-time knob, not part of the saved index.
         if isinstance(index.vectors, faiss.IndexHNSW):
             index.vectors.hnsw.efSearch = max(settings.hnsw_ef_search, settings.candidates)
@@ -76,9 +75,7 @@ class Retriever:
     def idf(self, term: str) -> float:
         """BM25 (Lucene) idf; a term absent from the articles gets the highest
         idf, because a question about something never mentioned is unanswered."""
-        term_id = self._vocab.get(term)
-        df = 0 if term_id is None else int(self._indptr[term_id + 1] - self._indptr[term_id])
-        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+        return self.index.lexical.idf(term)
 
     def analyze(self, question: str, vector: np.ndarray | None = None) -> Query:
         """Terms, weights and embedding of `question` (`vector`, when already
@@ -89,7 +86,7 @@ class Retriever:
         if vector is None:
             vector = self.embedder.encode_query(question)[0]
         keys = key_terms(question)
-        unknown = frozenset(t for t in (*weights, *keys) if t not in self._vocab)
+        unknown = frozenset(t for t in (*weights, *keys) if t not in self.index.lexical)
         return Query(
             question,
             terms,
@@ -137,6 +134,8 @@ class Retriever:
         gets its own `limit` nearest, not what is left of the collection's.
         """
         query = self.analyze(question, vector)
+        if self._live is not None:
+            allowed = self._live if allowed is None else allowed & self._live
         lexical_all = self._lexical_scores(query)
         if allowed is not None:
             lexical_all = np.where(allowed, lexical_all, 0.0).astype(np.float32)
@@ -211,10 +210,7 @@ class Retriever:
 
     def _lexical_scores(self, query: Query) -> np.ndarray:
         """BM25 score of every passage (a sparse sum over the question's terms)."""
-        ids = self.index.bm25.get_tokens_ids(list(query.terms))
-        if not ids:
-            return np.zeros(self._n, dtype=np.float32)
-        return np.asarray(self.index.bm25.get_scores(ids), dtype=np.float32)
+        return self.index.lexical.scores(query.terms)
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, method: Fusion, settings: Settings) -> np.ndarray:

@@ -47,9 +47,10 @@ class Settings:
     passage_max_chars: int = 1000
     passage_overlap: int = 1
     #: FAISS index type. `auto` is exact search (`flat`) up to `flat_max_passages`
-    #: and IVF above, where an exact scan costs more than encoding the question;
-    #: IVF rather than HNSW because every update rebuilds the index and HNSW
-    #: builds far slower (measurements in the README's performance section).
+    #: and HNSW above, where an exact scan costs more than encoding the question:
+    #: on real embeddings at 1M it finds more of the true neighbours than IVF
+    #: (0.961 against 0.911 recall@10) ten times faster. Its slow build is paid
+    #: once and at compactions, since updates add to the graph (`qa.store`).
     vector_index: VectorIndex = "auto"
     flat_max_passages: int = 20_000
     #: IVF lists searched per question (of about sqrt(passages)): higher is
@@ -136,7 +137,7 @@ class Settings:
         """The FAISS index type for a collection of `passages` (`auto` resolved)."""
         if self.vector_index != "auto":
             return self.vector_index
-        return "flat" if passages <= self.flat_max_passages else "ivf"
+        return "flat" if passages <= self.flat_max_passages else "hnsw"
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (`None` values ignored)."""

@@ -1,24 +1,36 @@
 """Save, load and verify the index folder. Plain files only, never pickle.
 
     index/
-      manifest.json      format version, build settings, model hash, documents,
-                         passage count, the data subfolder and the sha256 of
-                         every file in it
-      data-<time>/
+      manifest.json      format version, build settings, the live documents
+                         (each with the segment holding it), the segments in
+                         row order with the sha256 of every file, the saved
+                         search graph, counts and times
+      seg-<hex>/         one segment: the documents of one update
         passages.jsonl   one passage per line: doc_id, number, start, end, text
-        vectors.faiss    FAISS inner-product index of normalised embeddings
-        bm25/            bm25s arrays (.npy, allow_pickle=False) and JSON vocab
+        vectors.npy      one normalised embedding per passage (allow_pickle=False)
+        lexical-terms.json, lexical.npz
+                         the passages' term counts and lengths (`qa.lexical`)
         notes.jsonl      per document: its sentences and their named entities (spaCy)
-        sentences.npy    one normalised embedding per sentence of `notes.jsonl`,
-                         in document order (allow_pickle=False)
+        sentences.npy    one normalised embedding per sentence of `notes.jsonl`
+      ann-<hex>.faiss    for an `ivf` or `hnsw` index: the FAISS index of the
+                         first `rows` passages (none for `flat`)
 
-The data files live in a subfolder of their own, `data-<time>/`, named by
-the manifest. A save writes a new subfolder (each file fsynced), then
-replaces `manifest.json` in one `os.replace`, then deletes the subfolders no
-manifest names. Until that replace the old manifest and its files are
-untouched, so a save that crashes half-way (an upload whose indexing is
-killed) leaves the previous index loading as it was, and the next load
-finishes the update from it instead of re-embedding everything.
+The index grows by appending. An update writes one new segment holding the
+new and changed documents, and a new manifest; no file of an older segment
+is read, rewritten or re-hashed. A removed or changed document's passages
+stay in their segment, dead: the manifest no longer names the document with
+that segment, so loading marks its rows deleted and searches skip them
+(Lucene's deleted documents, BM25 statistics included). When dead rows pass
+a share of the collection, `qa.indexing` compacts: every live row into one
+segment, reusing its vectors. The FAISS graph of an `ivf` or `hnsw` index is
+saved beside the segments and covers the rows it was built with; loading adds
+the later segments' vectors to it, and a save writes it again only once those
+are many (`ANN_TAIL_ROWS`, `ANN_TAIL_SHARE`).
+
+Crash safety: a save writes its segment (each file fsynced), then replaces
+`manifest.json` in one `os.replace`, then deletes what no manifest names.
+Until that replace the old manifest and every file it names are untouched,
+so a save killed half-way leaves the previous index loading as it was.
 """
 
 from __future__ import annotations
@@ -39,7 +51,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import faiss
 import numpy as np
 
@@ -51,16 +62,24 @@ except ImportError:  # pragma: no cover - Windows
 from qa.annotate import DocumentNotes
 from qa.chunking import Passage
 from qa.errors import IndexCorruptedError
+from qa.lexical import ARRAYS, TERMS, Lexical, Postings
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
-VECTORS = "vectors.faiss"
-BM25_DIR = "bm25"
+VECTORS = "vectors.npy"
 NOTES = "notes.jsonl"
 SENTENCES = "sentences.npy"
-DATA_PREFIX = "data-"
+SEGMENT_FILES = (PASSAGES, VECTORS, TERMS, ARRAYS, NOTES, SENTENCES)
+SEGMENT_PREFIX = "seg-"
+ANN_PREFIX = "ann-"
 LOCK = ".writer.lock"
+#: A saved graph is written again once the rows added after it number more
+#: than both of these: loading adds those rows to it (an HNSW insert costs
+#: about a millisecond a row on two cores), and rewriting a graph of a
+#: million rows costs seconds, so neither is paid on every small update.
+ANN_TAIL_ROWS = 20_000
+ANN_TAIL_SHARE = 0.05
 #: The process's umask, read once (reading it means setting it).
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -72,14 +91,16 @@ class Manifest:
     #: Settings that shape the index (model name, hash and dimension, chunking,
     #: analyzer, BM25 parameters). A different build means a stale index.
     build: dict[str, Any]
-    #: id, sha256, title and path of each document, in index order.
+    #: id, sha256, title, path and segment of each live document, in index
+    #: order. `segment` is "" for a document not saved yet.
     documents: list[dict[str, Any]]
+    #: Live passages (the rows of live documents).
     passages: int
-    #: sha256 of every data file, by path relative to the data subfolder.
-    files: dict[str, str]
-    #: The subfolder holding the data files ("" for an index saved before
-    #: subfolders, with its files beside the manifest).
-    data: str = ""
+    #: In row order: name, passages (rows, dead ones included) and the sha256
+    #: of every file, by name. A segment not saved yet has name "".
+    segments: list[dict[str, Any]]
+    #: The saved FAISS graph: file, rows it covers, sha256; {} for none.
+    ann: dict[str, Any] = field(default_factory=dict)
     #: When each document's current text was indexed (UTC, ISO 8601), by id.
     indexed: dict[str, str] = field(default_factory=dict)
     #: When the index was last saved (UTC, ISO 8601).
@@ -88,11 +109,16 @@ class Manifest:
 
 @dataclass
 class StoredIndex:
+    """The index in memory. Rows (passages, vectors, lexical) are every
+    segment's, dead ones included, in segment order; `live` says which
+    count. Notes and sentence vectors are the live documents' only."""
+
     manifest: Manifest
     passages: list[Passage]
     vectors: faiss.Index
-    bm25: bm25s.BM25
-    #: Per document (index order): sentences and entities.
+    lexical: Lexical
+    live: np.ndarray
+    #: Per live document (manifest order): sentences and entities.
     notes: list[DocumentNotes] = field(default_factory=list)
     #: One row per sentence of `notes`, documents in order.
     sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
@@ -104,6 +130,31 @@ class StoredIndex:
             rows[note.doc_id] = at
             at += len(note.sentences)
         return rows
+
+    def live_passages(self) -> list[Passage]:
+        return [p for p, alive in zip(self.passages, self.live, strict=True) if alive]
+
+    def segment_starts(self) -> list[int]:
+        """First row of each segment, and the row count after the last."""
+        starts = [0]
+        for segment in self.manifest.segments:
+            starts.append(starts[-1] + segment["passages"])
+        return starts
+
+
+def live_rows(passages: list[Passage], manifest: Manifest) -> np.ndarray:
+    """Which rows are live: those of a document the manifest names with the
+    segment the row is in (the same id in an older segment is a replaced text)."""
+    holder = {d["id"]: d["segment"] for d in manifest.documents}
+    live = np.zeros(len(passages), dtype=bool)
+    at = 0
+    for segment in manifest.segments:
+        rows = range(at, at + segment["passages"])
+        live[rows.start : rows.stop] = [
+            holder.get(passages[i].doc_id) == segment["name"] for i in rows
+        ]
+        at = rows.stop
+    return live
 
 
 #: HNSW build breadth: twice FAISS's default of 40, a better graph for about
@@ -181,8 +232,10 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def save_index(folder: Path, stored: StoredIndex) -> Manifest:
-    """Write `stored` under `folder` (see the module docstring for why in a
-    new subfolder); return the manifest with its file hashes."""
+    """Write what `stored` holds that is not on disk yet (its new segment,
+    the FAISS graph when due) under `folder`, then its manifest (see the
+    module docstring for the order); return the manifest, which names
+    every file with its hash."""
     folder.mkdir(parents=True, exist_ok=True)
     with _writer_lock(folder):
         stored.manifest = _write(folder, stored)
@@ -192,8 +245,8 @@ def save_index(folder: Path, stored: StoredIndex) -> Manifest:
 @contextmanager
 def _writer_lock(folder: Path) -> Iterator[None]:
     """One save at a time per index folder, across processes (the page and
-    `qa add` at once): a save deletes the data subfolders its manifest does
-    not name, which would include one another process is still writing."""
+    `qa add` at once): a save deletes the files its manifest does not name,
+    which would include those another process is still writing."""
     if fcntl is None:  # pragma: no cover - Windows
         yield
         return
@@ -205,39 +258,94 @@ def _writer_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _new_name(prefix: str) -> str:
+    return f"{prefix}{time.time_ns():x}{os.getpid():x}"
+
+
 def _write(folder: Path, stored: StoredIndex) -> Manifest:
-    """Write the data files into a new subfolder, then point the manifest
-    at it (one rename), then delete what the new manifest does not name."""
-    data = f"{DATA_PREFIX}{time.time_ns():x}"
-    files: dict[str, bytes] = {
-        PASSAGES: "".join(
-            json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in stored.passages
-        ).encode(),
-        VECTORS: faiss.serialize_index(stored.vectors).tobytes(),
-        NOTES: "".join(
-            json.dumps(n.to_json(), ensure_ascii=False) + "\n" for n in stored.notes
-        ).encode(),
-        SENTENCES: _npy_bytes(stored.sentence_vectors),
-    }
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".bm25-") as tmp:
-        stored.bm25.save(tmp, allow_pickle=False, show_progress=False)
-        for item in sorted(Path(tmp).iterdir()):
-            files[f"{BM25_DIR}/{item.name}"] = item.read_bytes()
-    for name, content in files.items():
-        atomic_write(folder / data / name, content)
-    manifest = Manifest(
+    """Write the unsaved segment, then the graph if due, then the manifest
+    (one rename), then delete what the new manifest does not name."""
+    manifest = stored.manifest
+    segments = [dict(s) for s in manifest.segments]
+    starts = stored.segment_starts()
+    renamed: dict[str, str] = {}
+    for number, segment in enumerate(segments):
+        if segment["name"]:
+            continue
+        name = _new_name(SEGMENT_PREFIX)
+        files = _segment_files(stored, number, starts[number], starts[number + 1])
+        for file, content in files.items():
+            atomic_write(folder / name / file, content)
+        segment.update(
+            name=name, files={f: hashlib.sha256(c).hexdigest() for f, c in files.items()}
+        )
+        renamed[""] = name
+    documents = [
+        {**d, "segment": renamed.get(d["segment"], d["segment"])} for d in manifest.documents
+    ]
+    ann = dict(manifest.ann)
+    if _graph_due(stored.vectors, ann.get("rows", 0)):
+        content = faiss.serialize_index(stored.vectors).tobytes()
+        ann = {
+            "file": f"{_new_name(ANN_PREFIX)}.faiss",
+            "rows": int(stored.vectors.ntotal),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+        atomic_write(folder / ann["file"], content)
+    elif vector_index_kind(stored.vectors) == "flat":
+        ann = {}
+    saved = Manifest(
         format_version=FORMAT_VERSION,
-        build=stored.manifest.build,
-        documents=stored.manifest.documents,
-        passages=len(stored.passages),
-        files={name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
-        data=data,
-        indexed=stored.manifest.indexed,
+        build=manifest.build,
+        documents=documents,
+        passages=int(stored.live.sum()),
+        segments=segments,
+        ann=ann,
+        indexed=manifest.indexed,
         updated=utc_now(),
     )
-    atomic_write(folder / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
-    _drop_unnamed(folder, data)
-    return manifest
+    atomic_write(folder / MANIFEST, json.dumps(asdict(saved), indent=2).encode())
+    _drop_unnamed(folder, saved)
+    return saved
+
+
+def _graph_due(vectors: faiss.Index, covered: int) -> bool:
+    """Whether an `ivf` or `hnsw` index's graph should be saved again: never
+    saved, or more rows added since than `ANN_TAIL_ROWS` and `ANN_TAIL_SHARE`."""
+    if vector_index_kind(vectors) == "flat":
+        return False
+    tail = vectors.ntotal - covered
+    return covered == 0 or tail < 0 or tail > max(ANN_TAIL_ROWS, ANN_TAIL_SHARE * vectors.ntotal)
+
+
+def _segment_files(stored: StoredIndex, number: int, start: int, stop: int) -> dict[str, bytes]:
+    """The files of segment `number`, rows `start` to `stop`: its passages,
+    vectors and term counts, and the notes and sentence vectors of its
+    documents (all live: a segment is saved by the update that made it)."""
+    block = stored.lexical.blocks[number]
+    name = stored.manifest.segments[number]["name"]
+    ids = {d["id"] for d in stored.manifest.documents if d["segment"] == name}
+    rows = stored.sentence_rows()
+    notes = [n for n in stored.notes if n.doc_id in ids]
+    sentences = [
+        stored.sentence_vectors[rows[n.doc_id] : rows[n.doc_id] + len(n.sentences)] for n in notes
+    ]
+    dimension = stored.vectors.d
+    return {
+        PASSAGES: "".join(
+            json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in stored.passages[start:stop]
+        ).encode(),
+        VECTORS: _npy_bytes(
+            stored.vectors.reconstruct_n(start, stop - start)
+            if stop > start
+            else np.zeros((0, dimension), dtype=np.float32)
+        ),
+        **block.files(),
+        NOTES: "".join(json.dumps(n.to_json(), ensure_ascii=False) + "\n" for n in notes).encode(),
+        SENTENCES: _npy_bytes(
+            np.concatenate(sentences) if sentences else np.zeros((0, dimension), dtype=np.float32)
+        ),
+    }
 
 
 def utc_now() -> str:
@@ -245,26 +353,24 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _drop_unnamed(folder: Path, data: str) -> None:
-    """Delete what the manifest no longer names: older data subfolders, what
-    a killed save left (a half-written subfolder, a temporary manifest or
-    BM25 folder), and the files of an index saved before subfolders. Called
-    under the writer lock, so no other save's files are among them."""
+def _drop_unnamed(folder: Path, manifest: Manifest) -> None:
+    """Delete what the manifest does not name: older segments and graphs,
+    what a killed save left (a half-written segment, a temporary file), and
+    the files of an index of an earlier format. Called under the writer
+    lock, so no other save's files are among them."""
+    named = {s["name"] for s in manifest.segments} | {manifest.ann.get("file")}
     for path in folder.iterdir():
-        stale_data = path.name.startswith(DATA_PREFIX) and path.name != data
-        if path.is_dir() and (stale_data or path.name.startswith(".bm25-")):
+        if path.name in named or path.name in (MANIFEST, LOCK):
+            continue
+        if path.is_dir() and path.name.startswith((SEGMENT_PREFIX, "data-", ".bm25-")):
             shutil.rmtree(path, ignore_errors=True)
-        elif path.name.startswith(f".{MANIFEST}.") and path.name.endswith(".tmp"):
+        elif path.name.startswith(ANN_PREFIX) or (
+            path.name.startswith(".") and path.name.endswith(".tmp")
+        ):
             path.unlink(missing_ok=True)
-    for name in (PASSAGES, VECTORS, NOTES, SENTENCES):
+    for name in ("passages.jsonl", "vectors.faiss", NOTES, SENTENCES):  # format 1
         (folder / name).unlink(missing_ok=True)
-    shutil.rmtree(folder / BM25_DIR, ignore_errors=True)
-
-
-def data_folder(folder: Path, manifest: Manifest | None = None) -> Path:
-    """The folder holding the data files of the index in `folder`."""
-    manifest = manifest or read_manifest(folder)
-    return folder / manifest.data if manifest is not None and manifest.data else folder
+    shutil.rmtree(folder / "bm25", ignore_errors=True)
 
 
 def read_manifest(folder: Path) -> Manifest | None:
@@ -292,11 +398,37 @@ def _is_map(value: Any, of: type) -> bool:
     )
 
 
-def _inside(name: str) -> bool:
-    """Whether a file name of the manifest stays inside the index folder (a
-    relative path with no '..'), so a forged manifest reads nothing else."""
-    parts = name.split("/")
-    return bool(name) and not name.startswith("/") and "\\" not in name and ".." not in parts
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _named(value: Any, prefix: str, suffix: str = "") -> bool:
+    """A file or folder name this module makes, so a forged manifest names
+    nothing outside the index folder."""
+    return isinstance(value, str) and bool(
+        re.fullmatch(rf"{re.escape(prefix)}[0-9a-f]+{re.escape(suffix)}", value)
+    )
+
+
+def _is_segment(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"name", "passages", "files"}
+        and _named(value["name"], SEGMENT_PREFIX)
+        and _is_count(value["passages"])
+        and _is_map(value["files"], str)
+        and set(value["files"]) == set(SEGMENT_FILES)
+    )
+
+
+def _is_ann(value: Any) -> bool:
+    return value == {} or (
+        isinstance(value, dict)
+        and set(value) == {"file", "rows", "sha256"}
+        and _named(value["file"], ANN_PREFIX, ".faiss")
+        and _is_count(value["rows"])
+        and isinstance(value["sha256"], str)
+    )
 
 
 #: What each manifest field must be, and the check.
@@ -307,7 +439,7 @@ _MANIFEST_SHAPE: dict[str, tuple[str, Any]] = {
         lambda v: isinstance(v, dict) and isinstance(v.get("model", {}), dict),
     ),
     "documents": (
-        "a list of objects with string 'id', 'sha256', 'title' and 'path'",
+        "a list of objects with string 'id', 'sha256', 'title', 'path' and 'segment'",
         lambda v: (
             isinstance(v, list)
             and all(
@@ -316,23 +448,17 @@ _MANIFEST_SHAPE: dict[str, tuple[str, Any]] = {
             )
         ),
     ),
-    "passages": (
-        "a count (an integer, 0 or more)",
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    "passages": ("a count (an integer, 0 or more)", _is_count),
+    "segments": (
+        f"a list of segments ({SEGMENT_PREFIX}<hex> name, passages count, a sha256 per file)",
+        lambda v: isinstance(v, list) and all(_is_segment(s) for s in v),
     ),
-    "files": (
-        "an object of file name (inside the index) to sha256 string",
-        lambda v: _is_map(v, str) and all(_inside(name) for name in v),
-    ),
-    "data": (
-        f"a data folder name ({DATA_PREFIX}<hex>), or empty",
-        lambda v: isinstance(v, str) and (not v or re.fullmatch(rf"{DATA_PREFIX}[0-9a-f]+", v)),
-    ),
+    "ann": (f"{{}} or a graph ({ANN_PREFIX}<hex>.faiss file, rows count, sha256)", _is_ann),
     "indexed": ("an object of document id to time string", lambda v: _is_map(v, str)),
     "updated": ("a string", lambda v: isinstance(v, str)),
 }
-_DOCUMENT_KEYS = ("id", "sha256", "title", "path")
-_REQUIRED = ("format_version", "build", "documents", "passages", "files")
+_DOCUMENT_KEYS = ("id", "sha256", "title", "path", "segment")
+_REQUIRED = ("format_version", "build", "documents", "passages", "segments")
 
 
 def _manifest_problem(data: dict[str, Any]) -> str | None:
@@ -353,46 +479,136 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
 
 
 def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
-    """Load and verify the files `manifest` lists; raise `IndexCorruptedError`
+    """Load and verify the files `manifest` names; raise `IndexCorruptedError`
     naming the first file that is missing, damaged or inconsistent."""
-    folder = data_folder(folder, manifest)
-    for name, expected in manifest.files.items():
-        path = folder / name
-        if not path.is_file():
-            raise IndexCorruptedError(str(path), "file missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-            raise IndexCorruptedError(str(path), f"sha256 differs from {MANIFEST}")
-    passages = _read_passages(folder / PASSAGES)
-    vectors = _read_vectors(folder / VECTORS)
-    notes = _read_notes(folder / NOTES)
-    sentence_vectors = _read_npy(folder / SENTENCES)
-    try:
-        bm25 = bm25s.BM25.load(str(folder / BM25_DIR), allow_pickle=False, show_progress=False)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise IndexCorruptedError(str(folder / BM25_DIR), str(err)) from None
-    counts = {
-        f"{MANIFEST} passages": manifest.passages,
-        PASSAGES: len(passages),
-        VECTORS: vectors.ntotal,
-        BM25_DIR: int(bm25.scores["num_docs"]),
-    }
-    if len(set(counts.values())) != 1:
-        detail = ", ".join(f"{k}={v}" for k, v in counts.items())
-        raise IndexCorruptedError(str(folder), f"counts disagree: {detail}")
+    for segment in manifest.segments:
+        for name, expected in segment["files"].items():
+            _verify(folder / segment["name"] / name, expected)
+    if manifest.ann:
+        _verify(folder / manifest.ann["file"], manifest.ann["sha256"])
     dimension = manifest.build.get("model", {}).get("dimension")
-    if vectors.d != dimension:
-        raise IndexCorruptedError(
-            str(folder / VECTORS), f"dimension {vectors.d}, manifest says {dimension}"
+    passages: list[Passage] = []
+    blocks: list[Postings] = []
+    notes: dict[tuple[str, str], DocumentNotes] = {}
+    sentences: dict[tuple[str, str], np.ndarray] = {}
+    for segment in manifest.segments:
+        where = folder / segment["name"]
+        rows = _read_passages(where / PASSAGES)
+        block = Postings.from_files(
+            (where / TERMS).read_bytes(), (where / ARRAYS).read_bytes(), str(where / ARRAYS)
         )
-    sentences = sum(len(n.sentences) for n in notes)
-    if sentence_vectors.shape != (sentences, dimension):
-        raise IndexCorruptedError(
-            str(folder / SENTENCES),
-            f"shape {sentence_vectors.shape}, expected ({sentences}, {dimension})",
+        counts = {
+            f"{MANIFEST} passages of {segment['name']}": segment["passages"],
+            str(where / PASSAGES): len(rows),
+            str(where / ARRAYS): block.size,
+        }
+        if len(set(counts.values())) != 1:
+            detail = ", ".join(f"{k}={v}" for k, v in counts.items())
+            raise IndexCorruptedError(str(where), f"counts disagree: {detail}")
+        passages += rows
+        blocks.append(block)
+        _read_segment_notes(where, segment["name"], dimension, notes, sentences)
+    vectors = _read_vectors(folder, manifest, dimension)
+    lexical = Lexical(blocks, **_bm25_parameters(manifest))
+    live = live_rows(passages, manifest)
+    if vectors.ntotal != len(passages) or manifest.passages != int(live.sum()):
+        detail = (
+            f"{len(passages)} passages in segments, {vectors.ntotal} vectors, "
+            f"{manifest.passages} live in {MANIFEST}, {int(live.sum())} found"
         )
-    if [n.doc_id for n in notes] != [d["id"] for d in manifest.documents]:
-        raise IndexCorruptedError(str(folder / NOTES), "documents differ from the manifest's")
-    return StoredIndex(manifest, passages, vectors, bm25, notes, sentence_vectors)
+        raise IndexCorruptedError(str(folder), f"counts disagree: {detail}")
+    live_notes, live_sentences = [], []
+    for d in manifest.documents:
+        key = (d["id"], d["segment"])
+        if key not in notes:
+            raise IndexCorruptedError(
+                str(folder / d["segment"] / NOTES), f"no notes for document {d['id']!r}"
+            )
+        live_notes.append(notes[key])
+        live_sentences.append(sentences[key])
+    sentence_vectors = (
+        np.concatenate(live_sentences)
+        if live_sentences
+        else np.zeros((0, dimension or 0), dtype=np.float32)
+    )
+    return StoredIndex(manifest, passages, vectors, lexical, live, live_notes, sentence_vectors)
+
+
+def _verify(path: Path, expected: str) -> None:
+    if not path.is_file():
+        raise IndexCorruptedError(str(path), "file missing")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise IndexCorruptedError(str(path), f"sha256 differs from {MANIFEST}")
+
+
+def _bm25_parameters(manifest: Manifest) -> dict[str, float]:
+    bm25 = manifest.build.get("bm25", {})
+    return {"k1": float(bm25.get("k1", 1.2)), "b": float(bm25.get("b", 0.75))}
+
+
+def _read_segment_notes(
+    where: Path,
+    segment: str,
+    dimension: int | None,
+    notes: dict[tuple[str, str], DocumentNotes],
+    sentences: dict[tuple[str, str], np.ndarray],
+) -> None:
+    """Each document's notes and sentence vectors of the segment at `where`,
+    keyed by (document id, segment)."""
+    found = _read_notes(where / NOTES)
+    vectors = _read_npy(where / SENTENCES)
+    expected = (sum(len(n.sentences) for n in found), dimension)
+    if vectors.shape != expected:
+        raise IndexCorruptedError(
+            str(where / SENTENCES), f"shape {vectors.shape}, expected {expected}"
+        )
+    at = 0
+    for note in found:
+        notes[(note.doc_id, segment)] = note
+        sentences[(note.doc_id, segment)] = vectors[at : at + len(note.sentences)]
+        at += len(note.sentences)
+
+
+def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> faiss.Index:
+    """The FAISS index of every row: the saved graph, if any, with the
+    vectors of the segments after it added; else a flat index of them all."""
+    index = None
+    covered = 0
+    if manifest.ann:
+        path = folder / manifest.ann["file"]
+        index = _read_faiss(path)
+        covered = manifest.ann["rows"]
+        if index.ntotal != covered or index.d != dimension:
+            raise IndexCorruptedError(
+                str(path),
+                f"{index.ntotal} vectors of dimension {index.d}, manifest says "
+                f"{covered} of {dimension}",
+            )
+    at = 0
+    for segment in manifest.segments:
+        stop = at + segment["passages"]
+        if stop > covered:
+            if at < covered:
+                raise IndexCorruptedError(
+                    str(folder / manifest.ann["file"]), "its rows end inside a segment"
+                )
+            path = folder / segment["name"] / VECTORS
+            rows = _read_npy(path)
+            if rows.shape != (segment["passages"], dimension):
+                raise IndexCorruptedError(
+                    str(path), f"shape {rows.shape}, expected ({segment['passages']}, {dimension})"
+                )
+            if index is None:
+                index = faiss.IndexFlatIP(dimension)
+            index.add(rows)
+        at = stop
+    if at < covered:
+        raise IndexCorruptedError(str(folder / manifest.ann["file"]), "more rows than the segments")
+    return index if index is not None else faiss.IndexFlatIP(dimension or 0)
 
 
 def _read_passages(path: Path) -> list[Passage]:
@@ -433,7 +649,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return array
 
 
-def _read_vectors(path: Path) -> faiss.Index:
+def _read_faiss(path: Path) -> faiss.Index:
     try:
         return faiss.deserialize_index(np.frombuffer(path.read_bytes(), dtype=np.uint8))
     except RuntimeError as err:

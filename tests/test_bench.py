@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from bench.coldstart import MEMORY_ALL
+from bench.common import questions
 from bench.run import main
 
 
@@ -50,7 +52,7 @@ def test_cold_start_and_memory_run_in_new_processes(tmp_path):
     assert all(rows[p]["unit"] == "s" and rows[p]["value"] > 0 for p in phases)
     assert rows["new process to first answer"]["value"] >= sum(rows[p]["value"] for p in phases)
     first = rows["peak RSS after first answer"]["value"]
-    assert 100 < first <= rows["peak RSS after 90 questions x 3 modes"]["value"]
+    assert 100 < first <= rows[MEMORY_ALL]["value"]
 
 
 def test_latency_and_build_sections_report_ratios_and_reuse(tmp_path):
@@ -68,6 +70,15 @@ def test_latency_and_build_sections_report_ratios_and_reuse(tmp_path):
     rebuild = rows["rebuild after one article changed"]["detail"]
     assert rebuild.startswith("1 of "), "only the changed passage is re-embedded"
     assert rows["encode batch 32, sorted by length"]["unit"] == "texts/s"
+
+
+def test_benchmarks_ask_a_fixed_sample_of_every_kind():
+    sample = questions()
+    assert len(sample) == 120 and sample == questions()
+    # Spread through the file: v1's French questions and the later English ones.
+    assert any(q.startswith(("What", "Who", "How", "When", "Which")) for q in sample)
+    everything = questions(5000)
+    assert len(everything) > len(sample) and set(sample) <= set(everything)
 
 
 def test_unknown_section_is_refused(capsys):

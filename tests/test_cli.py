@@ -89,11 +89,11 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, message):
 def test_corrupted_index_exits_1_naming_the_file(capsys, index_dir, seeds, tmp_path):
     import shutil
 
-    from qa.store import data_folder
+    from qa.store import read_manifest
 
     folder = tmp_path / "index"
     shutil.copytree(index_dir, folder)
-    (data_folder(folder) / "passages.jsonl").write_text("broken\n")
+    (folder / read_manifest(folder).segments[0]["name"] / "passages.jsonl").write_text("broken\n")
     code, _, err = run(capsys, "ask", "--index", str(folder), "--corpus", str(seeds), "Toulouse")
     assert code == 1
     assert "passages.jsonl" in err and "qa index --rebuild" in err

@@ -2,7 +2,12 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.errors import IndexCorruptedError
-from qa.store import VECTORS, data_folder
+from qa.store import MANIFEST, VECTORS, read_manifest
+
+
+def _segment(index, number=0):
+    """The folder of segment `number` of the index in `index`."""
+    return index / read_manifest(index).segments[number]["name"]
 
 
 def test_fresh_index_is_loaded_not_rebuilt(index_dir, seeds):
@@ -49,7 +54,9 @@ def test_stale_index_re_embeds_only_the_changed_document(corpus_copy, tmp_path, 
     assert report.status == "updated"
     assert "002_ff58c89954683044.txt" in report.reason
     changed_passages = [
-        p for p in assistant.retriever.index.passages if p.doc_id == "002_ff58c89954683044.txt"
+        p
+        for p in assistant.retriever.index.live_passages()
+        if p.doc_id == "002_ff58c89954683044.txt"
     ]
     # Only passages whose text changed (the last ones of that article) are embedded.
     assert 0 < report.embedded <= len(changed_passages)
@@ -84,8 +91,8 @@ def test_changed_chunking_settings_rebuild(corpus_copy, tmp_path):
 def test_corrupted_index_is_an_error_until_rebuilt(corpus_copy, tmp_path):
     settings = Settings(corpus=corpus_copy, index=tmp_path / "index")
     Assistant.load(settings)
-    (data_folder(tmp_path / "index") / VECTORS).write_bytes(b"garbage")
-    with pytest.raises(IndexCorruptedError, match=r"vectors\.faiss.*qa index --rebuild"):
+    (_segment(tmp_path / "index") / VECTORS).write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptedError, match=r"vectors\.npy.*qa index --rebuild"):
         Assistant.load(settings)
     report = Assistant.load(settings, rebuild=True).report
     assert report.status == "built"
@@ -121,7 +128,8 @@ def test_a_save_by_another_process_while_loading_is_not_corruption(
     import shutil
 
     import qa.indexing
-    from qa.store import load_index, read_manifest, save_index
+    from qa.indexing import compact
+    from qa.store import load_index, save_index
 
     index = tmp_path / "index"
     shutil.copytree(index_dir, index)
@@ -129,9 +137,9 @@ def test_a_save_by_another_process_while_loading_is_not_corruption(
     real, calls = qa.indexing.load_index, []
 
     def raced(folder, manifest):
-        calls.append(manifest.data)
-        if len(calls) == 1:
-            save_index(folder, stored)  # the other process: new folder, old one deleted
+        calls.append(manifest.segments[0]["name"])
+        if len(calls) == 1:  # the other process: a new segment, the old one deleted
+            save_index(folder, compact(stored, Settings()))
         return real(folder, manifest)
 
     monkeypatch.setattr(qa.indexing, "load_index", raced)
@@ -141,6 +149,143 @@ def test_a_save_by_another_process_while_loading_is_not_corruption(
     assert "French Tech" in assistant.ask("Qui a lancé la French Tech ?").excerpts[0].text
 
     monkeypatch.undo()
-    (data_folder(index) / VECTORS).write_bytes(b"damaged")
+    (_segment(index) / VECTORS).write_bytes(b"damaged")
     with pytest.raises(IndexCorruptedError, match="sha256"):
         Assistant.load(Settings(corpus=seeds, index=index))
+
+
+NEW_ARTICLE = (
+    "Un laboratoire de robotique ouvre à Albi\n\n"
+    "Le laboratoire Robotarn ouvrira ses portes à Albi en mars, avec 35 chercheurs "
+    "venus de l'école des Mines.\n\nIl sera dirigé par Jeanne Falco."
+)
+
+
+def _files(folder):
+    """Each file under `folder` with its inode and modification time."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+def _same_answers(left, right, questions):
+    for question in questions:
+        a, b = left.ask(question), right.ask(question)
+        assert [(e.citation.doc_id, e.text) for e in a.excerpts] == [
+            (e.citation.doc_id, e.text) for e in b.excerpts
+        ], question
+        assert a.abstained == b.abstained
+        for x, y in zip(a.excerpts, b.excerpts, strict=True):
+            assert x.scores.dense == pytest.approx(y.scores.dense, abs=1e-5)
+            assert x.scores.lexical == pytest.approx(y.scores.lexical, rel=1e-5)
+
+
+QUESTIONS = [
+    "Combien de chercheurs compte le laboratoire Robotarn ?",
+    "Qui dirigera le laboratoire d'Albi ?",
+    "Combien d'entreprises à la Cité numérique ?",
+    "Quel est le budget du plan IA de l'Occitanie ?",
+    "Who is the mayor of Bègles?",
+]
+
+
+def test_adding_an_article_appends_a_segment_and_rewrites_nothing(corpus_copy, tmp_path):
+    index = tmp_path / "index"
+    settings = Settings(corpus=corpus_copy, index=index)
+    Assistant.load(settings)
+    first = _segment(index)
+    before = _files(first)
+    (corpus_copy / "robotarn.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    assistant = Assistant.load(settings)
+    report = assistant.report
+    assert report.status == "updated" and report.reason == "added robotarn.txt"
+    segments = read_manifest(index).segments
+    assert len(segments) == 2 and segments[1]["passages"] == report.embedded == 1
+    assert _files(first) == before, "the first segment's files are neither rewritten nor moved"
+    assert "35 chercheurs" in assistant.ask(QUESTIONS[0]).excerpts[0].text
+    fresh = Assistant.load(Settings(corpus=corpus_copy, index=tmp_path / "fresh"))
+    _same_answers(assistant, fresh, QUESTIONS)
+    assert Assistant.load(settings).report.status == "fresh"
+
+
+def test_replaced_text_is_dead_until_compaction(corpus_copy, tmp_path, monkeypatch):
+    import qa.indexing
+
+    index = tmp_path / "index"
+    settings = Settings(corpus=corpus_copy, index=index)
+    Assistant.load(settings)
+    article = corpus_copy / "002_ff58c89954683044.txt"
+    text = article.read_text(encoding="utf-8")
+    assert "Ville Rose" in text
+    article.write_text(text.replace("Ville Rose", "Cité des Violettes"), encoding="utf-8")
+    assistant = Assistant.load(settings)
+    stored = assistant.retriever.index
+    dead = [p for p, alive in zip(stored.passages, stored.live, strict=True) if not alive]
+    assert dead and all(p.doc_id == article.name for p in dead)
+    assert any("Ville Rose" in p.text for p in dead)
+    assert stored.manifest.passages == int(stored.live.sum()) < len(stored.passages)
+    for mode in ("lexical", "dense", "hybrid"):
+        answer = assistant.ask("Ville Rose", mode=mode)
+        shown = [*answer.excerpts, *answer.closest]
+        assert all("Ville Rose" not in e.text for e in shown), "a dead row was searched"
+    listed = {a.id: a.passages for a in assistant.articles()}
+    assert listed[article.name] == len([p for p in dead if p.doc_id == article.name])
+
+    monkeypatch.setattr(qa.indexing, "COMPACT_DEAD_SHARE", 0.0)
+    (corpus_copy / "robotarn.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    compacted = Assistant.load(settings)
+    assert compacted.report.embedded == 1, "compaction reuses every stored vector"
+    stored = compacted.retriever.index
+    assert stored.live.all() and len(read_manifest(index).segments) == 1
+    assert sorted(p.name for p in index.iterdir()) == sorted(
+        [".writer.lock", MANIFEST, read_manifest(index).segments[0]["name"]]
+    )
+    monkeypatch.undo()
+    fresh = Assistant.load(Settings(corpus=corpus_copy, index=tmp_path / "fresh"))
+    _same_answers(compacted, fresh, QUESTIONS)
+
+
+def test_many_small_updates_merge_the_newest_segments(corpus_copy, tmp_path, monkeypatch):
+    import qa.indexing
+
+    monkeypatch.setattr(qa.indexing, "MAX_SEGMENTS", 2)
+    index = tmp_path / "index"
+    settings = Settings(corpus=corpus_copy, index=index)
+    Assistant.load(settings)
+    first = _segment(index)
+    before = _files(first)
+    for n in range(3):
+        (corpus_copy / f"note{n}.txt").write_text(
+            f"Brève numéro {n}\n\nLa brève {n} annonce {n + 7} recrutements à Castres.",
+            encoding="utf-8",
+        )
+        report = Assistant.load(settings).report
+        assert report.embedded == 1
+        assert len(read_manifest(index).segments) <= 2
+    assert _files(first) == before, "merging the newest segments leaves the first alone"
+    assistant = Assistant.load(settings)
+    assert assistant.report.status == "fresh"
+    answer = assistant.ask("Combien de recrutements annonce la brève 2 ?")
+    assert "9 recrutements" in answer.excerpts[0].text
+
+
+def test_an_hnsw_graph_is_saved_once_and_extended(corpus_copy, tmp_path, monkeypatch):
+    import qa.store
+
+    index = tmp_path / "index"
+    settings = Settings(corpus=corpus_copy, index=index, vector_index="hnsw")
+    built = Assistant.load(settings).report
+    graph = read_manifest(index).ann
+    assert graph["rows"] == built.passages and (index / graph["file"]).is_file()
+    (corpus_copy / "robotarn.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    updated = Assistant.load(settings)
+    assert read_manifest(index).ann == graph, "a small update does not rewrite the graph"
+    assert updated.retriever.index.vectors.ntotal == built.passages + 1
+    reloaded = Assistant.load(settings)
+    assert reloaded.report.status == "fresh"
+    assert reloaded.retriever.index.vectors.ntotal == built.passages + 1
+    assert "35 chercheurs" in reloaded.ask(QUESTIONS[0], mode="dense").excerpts[0].text
+
+    monkeypatch.setattr(qa.store, "ANN_TAIL_ROWS", 0)
+    (corpus_copy / "other.txt").write_text("Autre brève\n\nRien de neuf à Rodez.", encoding="utf-8")
+    Assistant.load(settings)
+    graph2 = read_manifest(index).ann
+    assert graph2["rows"] == built.passages + 2 and not (index / graph["file"]).exists()

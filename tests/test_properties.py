@@ -234,7 +234,16 @@ def test_api_ask_answers_or_says_why(page, question, k, mode, documents, since, 
 
 
 #: Manifest fields the shape check knows, for mutations of a real manifest.
-FIELDS = ["format_version", "build", "documents", "passages", "files", "data", "indexed", "updated"]
+FIELDS = [
+    "format_version",
+    "build",
+    "documents",
+    "passages",
+    "segments",
+    "ann",
+    "indexed",
+    "updated",
+]
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +284,7 @@ def test_a_manifest_with_one_field_changed_is_read_or_refused(
 
 
 @given(
-    field=st.sampled_from(["build", "documents", "files"]),
+    field=st.sampled_from(["build", "documents", "segments"]),
     key=st.text(max_size=12),
     value=JSON,
 )

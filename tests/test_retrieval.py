@@ -16,10 +16,10 @@ QUESTIONS = [
 ]
 
 
-def test_auto_switches_to_ivf_above_the_threshold():
+def test_auto_switches_to_hnsw_above_the_threshold():
     settings = Settings()
     assert settings.vector_index_for(settings.flat_max_passages) == "flat"
-    assert settings.vector_index_for(settings.flat_max_passages + 1) == "ivf"
+    assert settings.vector_index_for(settings.flat_max_passages + 1) == "hnsw"
     assert Settings(vector_index="flat").vector_index_for(10**9) == "flat"
     assert Settings(vector_index="hnsw").vector_index_for(1) == "hnsw"
 
@@ -39,7 +39,7 @@ def test_bad_index_settings_are_refused(change, message):
         Settings(**change)
 
 
-@pytest.mark.parametrize(("setting", "kind"), [("auto", "ivf"), ("hnsw", "hnsw")])
+@pytest.mark.parametrize(("setting", "kind"), [("ivf", "ivf"), ("auto", "hnsw")])
 def test_approximate_index_finds_what_the_flat_one_finds(assistant, seeds, tmp_path, setting, kind):
     settings = Settings(
         corpus=seeds, index=tmp_path / "index", vector_index=setting, flat_max_passages=10

@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 from qa.errors import IndexCorruptedError
+from qa.indexing import compact
+from qa.lexical import ARRAYS
+from qa.settings import Settings
 from qa.store import (
     LOCK,
     MANIFEST,
@@ -12,7 +15,6 @@ from qa.store import (
     PASSAGES,
     SENTENCES,
     VECTORS,
-    data_folder,
     load_index,
     read_manifest,
     save_index,
@@ -26,50 +28,86 @@ def index_copy(index_dir, tmp_path):
     return folder
 
 
+def _segment(folder):
+    """The folder of the (first) segment of the index in `folder`."""
+    return folder / read_manifest(folder).segments[0]["name"]
+
+
 def test_save_load_round_trip(index_copy, tmp_path):
     stored = load_index(index_copy, read_manifest(index_copy))
     again = tmp_path / "again"
-    save_index(again, stored)
+    save_index(again, compact(stored, Settings()))  # every row in a new, unsaved segment
     reloaded = load_index(again, read_manifest(again))
     assert reloaded.passages == stored.passages
     assert reloaded.manifest.build == stored.manifest.build
-    assert reloaded.manifest.documents == stored.manifest.documents
+    assert [d["id"] for d in reloaded.manifest.documents] == [
+        d["id"] for d in stored.manifest.documents
+    ]
     n = stored.vectors.ntotal
     assert np.array_equal(reloaded.vectors.reconstruct_n(0, n), stored.vectors.reconstruct_n(0, n))
-    assert reloaded.bm25.vocab_dict == stored.bm25.vocab_dict
     assert reloaded.notes == stored.notes
     assert np.array_equal(reloaded.sentence_vectors, stored.sentence_vectors)
     assert len(reloaded.sentence_vectors) == sum(len(n.sentences) for n in stored.notes)
-    query = [0, 1, 2]
-    assert np.allclose(reloaded.bm25.get_scores(query), stored.bm25.get_scores(query))
+    query = ["toulous", "microsoft", "numer", "toulous"]
+    assert np.array_equal(reloaded.lexical.scores(query), stored.lexical.scores(query))
+    assert reloaded.lexical.scores(query).max() > 0
+    assert reloaded.live.all() and reloaded.manifest.passages == len(stored.passages)
     left = [p.name for p in again.glob(".*")]
     assert left == [LOCK], "no temporary files left behind, only the writers' lock"
 
 
 def test_no_pickle_in_saved_arrays(index_copy):
-    for path in (data_folder(index_copy) / "bm25").glob("*.npy"):
+    for path in _segment(index_copy).glob("*.np[yz]"):
         np.load(path, allow_pickle=False)
 
 
-def test_truncated_faiss_file_is_detected(index_copy):
-    path = data_folder(index_copy) / VECTORS
+def test_truncated_vectors_file_is_detected(index_copy):
+    path = _segment(index_copy) / VECTORS
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(IndexCorruptedError, match=r"vectors\.faiss") as err:
+    with pytest.raises(IndexCorruptedError, match=r"vectors\.npy") as err:
         load_index(index_copy, read_manifest(index_copy))
     assert "qa index --rebuild" in str(err.value)
 
 
-def test_truncated_faiss_file_with_matching_hash_is_detected(index_copy):
-    """Even if the manifest was rewritten to match, FAISS refuses the file."""
+def test_truncated_vectors_file_with_matching_hash_is_detected(index_copy):
+    """Even if the manifest was rewritten to match, the file is refused."""
+    path = _segment(index_copy) / VECTORS
+    path.write_bytes(path.read_bytes()[:100])
+    _rehash(index_copy, VECTORS)
+    with pytest.raises(IndexCorruptedError, match=r"vectors\.npy.*not a \.npy array"):
+        load_index(index_copy, read_manifest(index_copy))
+
+
+def test_damaged_graph_with_matching_hash_is_detected(index_copy, tmp_path):
     import hashlib
 
-    path = data_folder(index_copy) / VECTORS
+    stored = load_index(index_copy, read_manifest(index_copy))
+    folder = tmp_path / "hnsw"
+    manifest = save_index(folder, compact(stored, Settings(vector_index="hnsw")))
+    assert manifest.ann["rows"] == len(stored.passages)
+    assert load_index(folder, manifest).vectors.ntotal == len(stored.passages)
+    path = folder / manifest.ann["file"]
     data = path.read_bytes()[:100]
     path.write_bytes(data)
-    manifest = json.loads((index_copy / MANIFEST).read_text())
-    manifest["files"][VECTORS] = hashlib.sha256(data).hexdigest()
-    (index_copy / MANIFEST).write_text(json.dumps(manifest))
+    raw = json.loads((folder / MANIFEST).read_text())
+    raw["ann"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / MANIFEST).write_text(json.dumps(raw))
     with pytest.raises(IndexCorruptedError, match="FAISS cannot read it"):
+        load_index(folder, read_manifest(folder))
+
+
+def test_damaged_term_counts_with_matching_hash_are_detected(index_copy):
+    (_segment(index_copy) / ARRAYS).write_bytes(b"PK not really")
+    _rehash(index_copy, ARRAYS)
+    with pytest.raises(IndexCorruptedError, match="unreadable lexical index"):
+        load_index(index_copy, read_manifest(index_copy))
+
+
+def test_a_document_in_no_segment_is_detected(index_copy):
+    manifest = json.loads((index_copy / MANIFEST).read_text())
+    manifest["documents"][0]["segment"] = "seg-0"
+    (index_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptedError, match="counts disagree"):
         load_index(index_copy, read_manifest(index_copy))
 
 
@@ -90,20 +128,20 @@ def test_unreadable_manifest_is_detected(index_copy):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"files": ["vectors.faiss"]}, "'files'"),
+        ({"segments": ["seg-1"]}, "'segments'"),
+        ({"segments": None}, "'segments'"),
+        ({"segments": [{"name": "../../etc", "passages": 1, "files": {}}]}, "'segments'"),
+        ({"ann": {"file": "/etc/passwd", "rows": 1, "sha256": "0"}}, "'ann'"),
+        ({"ann": {"file": "ann-1.faiss", "rows": -1, "sha256": "0"}}, "'ann'"),
         ({"build": "multilingual-e5-small"}, "'build'"),
         ({"build": {"model": "e5"}}, "'build'"),
         ({"documents": [{"id": 1}]}, "'documents'"),
         ({"documents": {"a": 1}}, "'documents'"),
         ({"passages": -3}, "'passages'"),
         ({"passages": "27"}, "'passages'"),
-        ({"data": 7}, "'data'"),
-        ({"data": "../../etc"}, "'data'"),
+        ({"documents": [{"id": "a", "sha256": "b", "title": "c", "path": "d"}]}, "'documents'"),
         ({"indexed": {"a.txt": 1}}, "'indexed'"),
         ({"surprise": 1}, "unknown field 'surprise'"),
-        ({"files": None}, "'files'"),
-        ({"files": {"../../../etc/passwd": "0" * 64}}, "'files'"),
-        ({"files": {"/etc/passwd": "0" * 64}}, "'files'"),
     ],
 )
 def test_manifest_of_the_wrong_shape_names_the_field(index_copy, change, field):
@@ -124,14 +162,14 @@ def test_a_manifest_that_is_not_an_object_is_refused(index_copy, text):
 
 def test_a_manifest_missing_a_field_is_refused(index_copy):
     manifest = json.loads((index_copy / MANIFEST).read_text())
-    del manifest["files"]
+    del manifest["segments"]
     (index_copy / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptedError, match="missing field 'files'"):
+    with pytest.raises(IndexCorruptedError, match="missing field 'segments'"):
         read_manifest(index_copy)
 
 
 def test_missing_file_is_detected(index_copy):
-    (data_folder(index_copy) / PASSAGES).unlink()
+    (_segment(index_copy) / PASSAGES).unlink()
     with pytest.raises(IndexCorruptedError, match=r"passages\.jsonl.*missing"):
         load_index(index_copy, read_manifest(index_copy))
 
@@ -148,21 +186,21 @@ def _rehash(folder, name):
     import hashlib
 
     manifest = json.loads((folder / MANIFEST).read_text())
-    data = (data_folder(folder) / name).read_bytes()
-    manifest["files"][name] = hashlib.sha256(data).hexdigest()
+    data = (_segment(folder) / name).read_bytes()
+    manifest["segments"][0]["files"][name] = hashlib.sha256(data).hexdigest()
     (folder / MANIFEST).write_text(json.dumps(manifest))
 
 
 def test_sentence_vectors_of_the_wrong_shape_are_detected(index_copy):
-    vectors = np.load(data_folder(index_copy) / SENTENCES)
-    np.save(data_folder(index_copy) / SENTENCES, vectors[:-1], allow_pickle=False)
+    vectors = np.load(_segment(index_copy) / SENTENCES)
+    np.save(_segment(index_copy) / SENTENCES, vectors[:-1], allow_pickle=False)
     _rehash(index_copy, SENTENCES)
     with pytest.raises(IndexCorruptedError, match=r"sentences\.npy.*shape"):
         load_index(index_copy, read_manifest(index_copy))
 
 
 def test_notes_that_are_not_json_are_detected(index_copy):
-    (data_folder(index_copy) / NOTES).write_text('{"doc_id": "a"\n')
+    (_segment(index_copy) / NOTES).write_text('{"doc_id": "a"\n')
     _rehash(index_copy, NOTES)
     with pytest.raises(IndexCorruptedError, match=r"notes\.jsonl:1"):
         load_index(index_copy, read_manifest(index_copy))
@@ -180,7 +218,8 @@ def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_index(index_copy):
     import time
     from collections import Counter
 
-    stored = load_index(index_copy, read_manifest(index_copy))
+    # Compacted: every row in one new segment, so each save writes every file.
+    stored = compact(load_index(index_copy, read_manifest(index_copy)), Settings())
     fork = multiprocessing.get_context("fork")
 
     def saving() -> multiprocessing.Process:
@@ -195,7 +234,7 @@ def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_index(index_copy):
     assert child.exitcode == 0
     rng, found = random.Random(15), Counter()
     for _ in range(30):
-        before = read_manifest(index_copy).data
+        before = _segment(index_copy).name
         child = saving()
         time.sleep(rng.uniform(0, span))
         os.kill(child.pid, signal.SIGKILL)
@@ -203,11 +242,12 @@ def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_index(index_copy):
         manifest = read_manifest(index_copy)
         loaded = load_index(index_copy, manifest)  # IndexCorruptedError if half
         assert len(loaded.passages) == len(stored.passages)
-        found["new" if manifest.data != before else "old"] += 1
+        found["new" if _segment(index_copy).name != before else "old"] += 1
         found["debris"] += len(list(index_copy.iterdir())) > 3
     assert found["old"] > 0, found  # some kills did land before the switch
     manifest = save_index(index_copy, stored)
-    assert sorted(p.name for p in index_copy.iterdir()) == sorted([LOCK, MANIFEST, manifest.data])
+    names = [LOCK, MANIFEST, manifest.segments[0]["name"]]
+    assert sorted(p.name for p in index_copy.iterdir()) == sorted(names)
 
 
 def test_files_are_written_with_the_mode_open_would_give(tmp_path):
