@@ -5,7 +5,8 @@
     python -m bench --quick              # smaller sizes, to check it runs
 
 Sections: 1 query latency, 2 index build, 3 cold start, 4 scale, 5 memory
-(5 is measured with 3, in the same new processes). Every time is a median
+(5 is measured with 3, in the same new processes), 6 growth (adding one
+article to a large index). Every time is a median
 over repeated runs in one process (cold start: over new processes).
 """
 
@@ -32,7 +33,7 @@ BENCH_INDEX = ROOT / "bench" / ".index"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="1,2,3,4,5", help="comma-separated, from 1 to 5")
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated, from 1 to 6")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the question set")
     parser.add_argument("--build-repeat", type=int, default=3, help="full builds per collection")
     parser.add_argument("--cold-repeat", type=int, default=5, help="new processes for 3 and 5")
@@ -42,6 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ef", default="64,128,256", help="HNSW efSearch values")
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest HNSW size built")
     parser.add_argument("--bm25-passages", type=int, default=100_000)
+    parser.add_argument("--grow-sizes", default="100000,1000000", help="index sizes for section 6")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write figures")
     parser.add_argument(
@@ -49,14 +51,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.sections = {s.strip() for s in args.sections.split(",") if s.strip()}
-    if not args.sections or not args.sections <= set("12345"):
+    if not args.sections or not args.sections <= set("123456"):
         parser.error(
-            f"--sections takes numbers from 1 to 5, got {','.join(sorted(args.sections))!r}"
+            f"--sections takes numbers from 1 to 6, got {','.join(sorted(args.sections))!r}"
         )
     if args.quick:
         args.repeat = args.build_repeat = args.cold_repeat = 1
         args.synthetic_passages, args.sizes, args.bm25_passages = 120, "20000", 5000
-        args.hnsw_max = 20000
+        args.hnsw_max, args.grow_sizes = 20000, "30000"
     return args
 
 
@@ -93,6 +95,11 @@ def main(argv: list[str] | None = None) -> None:
         found = scale.faiss_rows(sizes, nprobes, efs, args.hnsw_max, Settings().hnsw_m)
         rows += _report(found)
         rows += _report(scale.lexical_rows(args.bm25_passages, args.repeat))
+    if "6" in sections:
+        from bench import grow
+
+        sizes = [int(s) for s in args.grow_sizes.split(",") if s.strip()]
+        rows += _report(grow.run(sizes, args.hnsw_max))
     print()
     print(format_table(rows))
     payload = {

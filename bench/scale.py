@@ -40,6 +40,8 @@ def structured_vectors(n: int, rng: np.random.Generator, rank: int = 32) -> np.n
 
 
 def _label(n: int) -> str:
+    if n < 1000:
+        return str(n)
     return f"{n // 1000}k" if n < 1_000_000 else f"{n / 1e6:g}M"
 
 

@@ -179,19 +179,24 @@ class Retriever:
             return pool
         parts = []
         if mode != "lexical":
-            params = None if allowed is None else self._selector(pool)
+            bits = None if allowed is None else np.packbits(allowed, bitorder="little")
+            params = None if bits is None else self._selector(bits)
             _, found = self.index.vectors.search(query.vector[None, :], limit, params=params)
+            del params, bits  # the selector reads `bits` in place: freed only now
             parts.append(found[0][found[0] >= 0])
         if mode != "dense":
             top = np.argpartition(-lexical, limit)[:limit]
             parts.append(top[lexical[top] > 0])
         return np.unique(np.concatenate(parts))
 
-    def _selector(self, pool: np.ndarray) -> faiss.SearchParameters:
-        """FAISS search parameters that keep a search to the passages `pool`,
-        with the index's own search breadth (parameters passed with a search
-        replace the index's, so they are copied)."""
-        selector = faiss.IDSelectorBatch(pool.astype(np.int64))
+    def _selector(self, bits: np.ndarray) -> faiss.SearchParameters:
+        """FAISS search parameters that keep a search to the passages whose
+        bit is set in `bits` (one per row, little-endian; a bitmap costs one
+        bit test a row, where a batch of ids would build a hash set of up to
+        every row for each question), with the index's own search breadth
+        (parameters passed with a search replace the index's, so they are
+        copied). The caller keeps `bits` alive until the search is done."""
+        selector = faiss.IDSelectorBitmap(self._n, faiss.swig_ptr(bits))
         vectors = self.index.vectors
         if isinstance(vectors, faiss.IndexHNSW):
             return faiss.SearchParametersHNSW(sel=selector, efSearch=vectors.hnsw.efSearch)

@@ -592,10 +592,6 @@ def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> fa
     for segment in manifest.segments:
         stop = at + segment["passages"]
         if stop > covered:
-            if at < covered:
-                raise IndexCorruptedError(
-                    str(folder / manifest.ann["file"]), "its rows end inside a segment"
-                )
             path = folder / segment["name"] / VECTORS
             rows = _read_npy(path)
             if rows.shape != (segment["passages"], dimension):
@@ -604,7 +600,8 @@ def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> fa
                 )
             if index is None:
                 index = faiss.IndexFlatIP(dimension)
-            index.add(rows)
+            # The graph may end inside a segment that merged newer ones.
+            index.add(np.ascontiguousarray(rows[max(0, covered - at) :]))
         at = stop
     if at < covered:
         raise IndexCorruptedError(str(folder / manifest.ann["file"]), "more rows than the segments")

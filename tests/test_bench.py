@@ -72,6 +72,18 @@ def test_latency_and_build_sections_report_ratios_and_reuse(tmp_path):
     assert rows["encode batch 32, sorted by length"]["unit"] == "texts/s"
 
 
+def test_growth_section_adds_one_article_writing_only_its_segment(tmp_path):
+    out = tmp_path / "grow.json"
+    main(["--sections", "6", "--grow-sizes", "600", "--hnsw-max", "1000", "--json", str(out)])
+    rows = {name: r for (_, name, _), r in _rows(out).items()}
+    for name in ("start index build", "load", "add one article, on disk"):
+        assert rows[f"600 {name}"]["unit"] == "s" and rows[f"600 {name}"]["value"] > 0
+    assert rows["600 add one article, in memory"]["detail"].startswith("hnsw, 100 articles")
+    written = rows["600 files written by the add"]
+    total_kib = float(written["detail"].split()[1]) * 1024
+    assert 0 < written["value"] < total_kib / 2, "the add wrote its segment, not the index"
+
+
 def test_benchmarks_ask_a_fixed_sample_of_every_kind():
     sample = questions()
     assert len(sample) == 120 and sample == questions()
@@ -85,4 +97,4 @@ def test_unknown_section_is_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--sections", "1,9"])
     assert exit_info.value.code == 2
-    assert "--sections takes numbers from 1 to 5" in capsys.readouterr().err
+    assert "--sections takes numbers from 1 to 6" in capsys.readouterr().err

@@ -3,6 +3,7 @@ question-file errors, and the quality bar CI holds on the default set."""
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -169,9 +170,12 @@ def test_fresh_questions_have_kinds_in_a_frozen_split():
     assert sum(q.origin == "v3" for q in questions) >= 300
     test = load_questions("evals/questions.jsonl", "test")
     assert test and all(q.split == "test" for q in test)
-    assert {q.id for q in test}.isdisjoint(
-        q.id for q in load_questions("evals/questions.jsonl", "dev")
-    )
+    dev = load_questions("evals/questions.jsonl", "dev")
+    assert {q.id for q in test}.isdisjoint(q.id for q in dev)
+    # Nor the same words under another id: a dev copy of a test question
+    # would be fitted on, and flatter the test figures.
+    words = {" ".join(re.findall(r"\w+", q.question.lower())) for q in test}
+    assert not [q.id for q in dev if " ".join(re.findall(r"\w+", q.question.lower())) in words]
 
 
 def test_an_unknown_split_is_refused(tmp_path):

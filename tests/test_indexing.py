@@ -289,3 +289,36 @@ def test_an_hnsw_graph_is_saved_once_and_extended(corpus_copy, tmp_path, monkeyp
     Assistant.load(settings)
     graph2 = read_manifest(index).ann
     assert graph2["rows"] == built.passages + 2 and not (index / graph["file"]).exists()
+
+
+def test_a_graph_ending_inside_a_merged_segment_still_loads(corpus_copy, tmp_path, monkeypatch):
+    import qa.indexing
+    import qa.store
+
+    index = tmp_path / "index"
+    settings = Settings(corpus=corpus_copy, index=index, vector_index="hnsw")
+    built = Assistant.load(settings).report
+    monkeypatch.setattr(qa.store, "ANN_TAIL_ROWS", 0)
+    monkeypatch.setattr(qa.store, "ANN_TAIL_SHARE", 0.0)
+    (corpus_copy / "robotarn.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    Assistant.load(settings)
+    assert read_manifest(index).ann["rows"] == built.passages + 1
+    monkeypatch.setattr(qa.store, "ANN_TAIL_ROWS", 10**9)
+    monkeypatch.setattr(qa.indexing, "MAX_SEGMENTS", 2)
+    for n in range(2):
+        (corpus_copy / f"note{n}.txt").write_text(
+            f"Brève {n}\n\nLa brève {n} annonce {n + 7} recrutements à Castres.", encoding="utf-8"
+        )
+        Assistant.load(settings)
+    manifest = read_manifest(index)
+    starts = [0]
+    for segment in manifest.segments:
+        starts.append(starts[-1] + segment["passages"])
+    assert manifest.ann["rows"] not in starts, "the graph ends inside the merged segment"
+    assistant = Assistant.load(settings)
+    assert assistant.report.status == "fresh"
+    assert assistant.retriever.index.vectors.ntotal == built.passages + 3
+    assert (
+        "8 recrutements"
+        in assistant.ask("Combien de recrutements annonce la brève 1 ?").excerpts[0].text
+    )

@@ -1,0 +1,192 @@
+"""6. Growth: adding one article to an index of n passages already on disk.
+
+Issue 13's goal is the index's own work for one added article (its
+embedding aside) at 1M passages: 5 s. The starting collection is synthetic
+(articles of 6 passages of 8 seed sentences, random unit vectors: what an
+update costs does not depend on what the vectors mean), saved by the store
+as one segment. The new article's embedding and spaCy analysis are
+stand-ins that cost nothing, so the rows time only the index:
+
+- `load`: reading and verifying the index from disk (`load_index`);
+- `add one article, on disk`: `ensure_index` with the new article, as
+  `qa index` or a new process would run it (load, update, save);
+- `add one article, in memory`: the update and save alone, on the index a
+  running page already holds;
+- `files written by the add`: bytes the add wrote (the new segment and the
+  manifest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import Row, seed_sentences
+from bench.scale import DIMENSION, _label, unit_vectors
+
+PASSAGES_PER_ARTICLE = 6
+
+
+class _StubEmbedder:
+    """Random unit vectors: the benchmark times the index, not the model."""
+
+    dimension = DIMENSION
+    backend = "torch"
+
+    def __init__(self) -> None:
+        from qa.embedding import ModelInfo
+
+        self.info = ModelInfo("bench-random", "", "0" * 64)
+        self._rng = np.random.default_rng(7)
+
+    def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return unit_vectors(len(texts), self._rng)
+
+
+def _notes(docs):
+    """One sentence per article, no entities: spaCy's time is not the index's."""
+    from qa.annotate import DocumentNotes, SentenceNote
+
+    return [DocumentNotes(d.id, d.sha256, (SentenceNote(0, len(d.text), ()),)) for d in docs]
+
+
+def _collection(passages: int):
+    """Synthetic articles and their passages (one per paragraph)."""
+    from qa.chunking import Passage
+    from qa.corpus import Document
+
+    rng = random.Random(0)
+    pool = seed_sentences()
+    docs, rows = [], []
+    for n in range(passages // PASSAGES_PER_ARTICLE):
+        paragraphs = [
+            " ".join(pool[rng.randrange(len(pool))] for _ in range(8))
+            for _ in range(PASSAGES_PER_ARTICLE)
+        ]
+        text, at = "\n\n".join(paragraphs), 0
+        doc_id = f"a{n:07d}.txt"
+        for number, paragraph in enumerate(paragraphs):
+            rows.append(Passage(doc_id, number, at, at + len(paragraph), paragraph))
+            at += len(paragraph) + 2
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        docs.append(Document(doc_id, f"Article {n}", text, f"/bench/{doc_id}", sha))
+    return tuple(docs), rows
+
+
+def _save_start(folder: Path, passages: int, settings, embedder) -> tuple:
+    """The starting index of `passages` rows, written by the store."""
+    from qa.indexing import build_settings, document_records
+    from qa.lexical import Lexical, Postings
+    from qa.store import FORMAT_VERSION, Manifest, StoredIndex, new_vector_index, save_index
+    from qa.text import analyze
+
+    docs, rows = _collection(passages)
+    vectors = unit_vectors(len(rows), np.random.default_rng(1))
+    block = Postings.build(analyze(p.text) for p in rows)
+    manifest = Manifest(
+        FORMAT_VERSION,
+        build_settings(settings, embedder),
+        [{**r, "segment": ""} for r in document_records(docs)],
+        len(rows),
+        [{"name": "", "passages": len(rows), "files": {}}],
+    )
+    kind = settings.vector_index_for(len(rows))
+    stored = StoredIndex(
+        manifest,
+        rows,
+        new_vector_index(vectors, kind, settings.hnsw_m),
+        Lexical([block], settings.bm25_k1, settings.bm25_b),
+        np.ones(len(rows), dtype=bool),
+        _notes(docs),
+        unit_vectors(len(docs), np.random.default_rng(2)),
+    )
+    save_index(folder, stored)
+    return docs, kind
+
+
+def _new_article():
+    from qa.corpus import Document
+
+    text = (
+        "Le laboratoire Robotarn ouvrira ses portes à Albi en mars, avec 35 chercheurs.\n\n"
+        "Il sera dirigé par Jeanne Falco, venue de l'école des Mines."
+    )
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    return Document("zz-robotarn.txt", "Un laboratoire à Albi", text, "/bench/zz.txt", sha)
+
+
+def _bytes(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+def run(sizes: list[int], hnsw_max: int) -> list[Row]:
+    """Rows for each size: `hnsw` (the default above 20k) up to `hnsw_max`
+    passages, whose build is slow; `ivf` above it."""
+    import qa.indexing
+    from qa.settings import Settings
+    from qa.store import load_index, read_manifest, save_index
+
+    rows: list[Row] = []
+    embedder = _StubEmbedder()
+    real_annotate = qa.indexing.annotate
+    qa.indexing.annotate = _notes
+    try:
+        for n in sizes:
+            with tempfile.TemporaryDirectory(prefix="qa-grow-") as scratch:
+                folder = Path(scratch) / "index"
+                settings = Settings(index=folder, vector_index="hnsw" if n <= hnsw_max else "ivf")
+                start = time.perf_counter()
+                docs, kind = _save_start(folder, n, settings, embedder)
+                label, detail = _label(n), f"{kind}, {len(docs)} articles"
+                rows.append(
+                    Row("6 growth", f"{label} start index build", _since(start), "s", detail)
+                )
+                start = time.perf_counter()
+                loaded = load_index(folder, read_manifest(folder))
+                rows.append(Row("6 growth", f"{label} load", _since(start), "s", detail))
+                grown = (*docs, _new_article())
+                shutil.copytree(folder, Path(scratch) / "copy")
+                before = _bytes(folder)
+                start = time.perf_counter()
+                qa.indexing.ensure_index(grown, settings, embedder)
+                rows.append(
+                    Row("6 growth", f"{label} add one article, on disk", _since(start), "s", detail)
+                )
+                after = _bytes(folder)
+                written = sum(size for path, size in after.items() if before.get(path) != size)
+                rows.append(
+                    Row(
+                        "6 growth",
+                        f"{label} files written by the add",
+                        written / 2**10,
+                        "KiB",
+                        f"of {sum(after.values()) / 2**20:.0f} MiB",
+                    )
+                )
+                copy = Path(scratch) / "copy"
+                start = time.perf_counter()
+                updated, _ = qa.indexing._update(loaded, grown, settings, embedder, False)
+                save_index(copy, qa.indexing._maintain(updated, settings))
+                rows.append(
+                    Row(
+                        "6 growth",
+                        f"{label} add one article, in memory",
+                        _since(start),
+                        "s",
+                        detail + "; update and save only",
+                    )
+                )
+                del loaded, updated
+    finally:
+        qa.indexing.annotate = real_annotate
+    return rows
+
+
+def _since(start: float) -> float:
+    return time.perf_counter() - start
