@@ -49,23 +49,30 @@ class Postings:
 
     @classmethod
     def build(cls, analysed: Iterable[Sequence[str]]) -> Postings:
-        """From each passage's analysed terms, in row order."""
-        by_term: dict[str, list[tuple[int, int]]] = {}
-        lengths = []
-        for row, tokens in enumerate(analysed):
+        """From each passage's analysed terms, in row order. Counting is done
+        by numpy over (term, row) keys: a dict of lists per term costs several
+        times the memory at a million passages."""
+        ids: dict[str, int] = {}
+        flat: list[int] = []
+        lengths: list[int] = []
+        for tokens in analysed:
             lengths.append(len(tokens))
-            for term, count in Counter(tokens).items():
-                by_term.setdefault(term, []).append((row, count))
-        terms = tuple(sorted(by_term))
-        sizes = np.array([len(by_term[t]) for t in terms], dtype=np.int64)
-        indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        pairs = [pair for t in terms for pair in by_term[t]]
-        flat = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+            flat.extend([ids.setdefault(t, len(ids)) for t in tokens])
+        terms = sorted(ids)
+        rank = np.empty(len(terms), dtype=np.int64)
+        rank[[ids[t] for t in terms]] = np.arange(len(terms))
+        size = max(len(lengths), 1)
+        rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        keys, counts = np.unique(
+            rank[np.asarray(flat, dtype=np.int64)] * size + rows, return_counts=True
+        )
+        term_of = keys // size
+        sizes = np.bincount(term_of, minlength=len(terms))
         return cls(
-            terms,
-            indptr,
-            flat[:, 0].astype(np.int32),
-            flat[:, 1].astype(np.float32),
+            tuple(terms),
+            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            (keys % size).astype(np.int32),
+            counts.astype(np.float32),
             np.array(lengths, dtype=np.float32),
         )
 
