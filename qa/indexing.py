@@ -39,6 +39,7 @@ from qa.store import (
     new_vector_index,
     read_manifest,
     save_index,
+    stack_rows,
     utc_now,
     vector_index_kind,
 )
@@ -207,8 +208,8 @@ def _indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dic
 
 
 def _previous_vectors(old: StoredIndex, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The vectors of `old`'s `rows` (flags) and of its live documents'
-    sentences, keyed by the text they embed: passages by their embedding
+    """The vectors of `old`'s `rows` (flags, live rows only) and of their
+    documents' sentences, keyed by the text they embed: passages by their embedding
     input, sentences by their own text, read from the old passages (a
     sentence's offsets point into its document's old text)."""
     previous: dict[str, np.ndarray] = {}
@@ -218,9 +219,8 @@ def _previous_vectors(old: StoredIndex, rows: np.ndarray) -> dict[str, np.ndarra
     by_doc: dict[str, list[Passage]] = {}
     for row, vector in zip(chosen, vectors, strict=True):
         passage = old.passages[row]
-        if passage.doc_id in titles and old.live[row]:
-            previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
-            by_doc.setdefault(passage.doc_id, []).append(passage)
+        previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
+        by_doc.setdefault(passage.doc_id, []).append(passage)
     at = 0
     for note in old.notes:
         for s in note.sentences:
@@ -321,7 +321,7 @@ def _build(
         Lexical([new.block], settings.bm25_k1, settings.bm25_b),
         np.ones(len(new.passages), dtype=bool),
         [new.notes[d.id] for d in docs],
-        _stack([new.sentence_vectors[d.id] for d in docs], embedder.dimension),
+        stack_rows([new.sentence_vectors[d.id] for d in docs], embedder.dimension),
     )
     return stored, new.embedded
 
@@ -380,7 +380,7 @@ def _update(
         old.lexical,
         live,
         [notes[d.id] for d in docs],
-        _stack([sentences[d.id] for d in docs], embedder.dimension),
+        stack_rows([sentences[d.id] for d in docs], embedder.dimension),
     )
     return stored, new.embedded
 
@@ -468,12 +468,6 @@ def _merge_tail(stored: StoredIndex, first: int) -> StoredIndex:
         [*blocks[:first], Postings.merge(blocks[first:])], stored.lexical.k1, stored.lexical.b
     )
     return dataclasses.replace(stored, manifest=manifest, lexical=lexical)
-
-
-def _stack(parts: list[np.ndarray], dimension: int) -> np.ndarray:
-    if not parts:
-        return np.zeros((0, dimension), dtype=np.float32)
-    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
 def _embed_or_reuse(

@@ -142,6 +142,14 @@ class StoredIndex:
         return starts
 
 
+def stack_rows(parts: list[np.ndarray], dimension: int) -> np.ndarray:
+    """`parts` (vectors of `dimension`) one after another as one float32
+    array; (0, dimension) when there are none, as `np.concatenate` refuses."""
+    if not parts:
+        return np.zeros((0, dimension), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
 def live_rows(passages: list[Passage], manifest: Manifest) -> np.ndarray:
     """Which rows are live: those of a document the manifest names with the
     segment the row is in (the same id in an older segment is a replaced text)."""
@@ -342,9 +350,7 @@ def _segment_files(stored: StoredIndex, number: int, start: int, stop: int) -> d
         ),
         **block.files(),
         NOTES: "".join(json.dumps(n.to_json(), ensure_ascii=False) + "\n" for n in notes).encode(),
-        SENTENCES: _npy_bytes(
-            np.concatenate(sentences) if sentences else np.zeros((0, dimension), dtype=np.float32)
-        ),
+        SENTENCES: _npy_bytes(stack_rows(sentences, dimension)),
     }
 
 
@@ -526,11 +532,7 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
             )
         live_notes.append(notes[key])
         live_sentences.append(sentences[key])
-    sentence_vectors = (
-        np.concatenate(live_sentences)
-        if live_sentences
-        else np.zeros((0, dimension or 0), dtype=np.float32)
-    )
+    sentence_vectors = stack_rows(live_sentences, dimension or 0)
     return StoredIndex(manifest, passages, vectors, lexical, live, live_notes, sentence_vectors)
 
 
