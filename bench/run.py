@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ef", default="64,128,256", help="HNSW efSearch values")
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest HNSW size built")
     parser.add_argument("--bm25-passages", type=int, default=100_000)
+    parser.add_argument(
+        "--french-passages", type=int, default=0, help="cached French passages used (0: all)"
+    )
     parser.add_argument("--grow-sizes", default="100000,1000000", help="index sizes for section 6")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write figures")
@@ -58,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.repeat = args.build_repeat = args.cold_repeat = 1
         args.synthetic_passages, args.sizes, args.bm25_passages = 120, "20000", 5000
-        args.hnsw_max, args.grow_sizes = 20000, "30000"
+        args.hnsw_max, args.grow_sizes, args.french_passages = 20000, "30000", 5000
     return args
 
 
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         efs = [int(e) for e in args.ef.split(",") if e.strip()]
         found = scale.faiss_rows(sizes, nprobes, efs, args.hnsw_max, Settings().hnsw_m)
         rows += _report(found)
+        hnsw_m = Settings().hnsw_m
+        rows += _report(scale.french_rows(nprobes, efs, hnsw_m, args.french_passages))
         rows += _report(scale.lexical_rows(args.bm25_passages, args.repeat))
     if "6" in sections:
         from bench import grow

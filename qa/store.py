@@ -185,10 +185,12 @@ def new_vector_index(vectors: np.ndarray, kind: str = "flat", hnsw_m: int = 32) 
 
     `flat` scans every vector: exact, no build cost, linear query time.
     `ivf` (IndexIVFFlat) clusters the vectors with k-means and scans only the
-    lists nearest the question: approximate, and quick to rebuild (a sample
-    trains it), which matters because every update rebuilds the index.
-    `hnsw` (IndexHNSWFlat) is a graph: fast queries, but its build is slow
-    (see the README's performance section).
+    lists nearest the question: approximate, quick to build (a sample trains
+    it), less memory than a graph.
+    `hnsw` (IndexHNSWFlat) is a graph: the best recall for its latency on
+    real embeddings, but its build is slow, so it is saved apart and added
+    to, not rebuilt, when the index grows (see the README's performance
+    section).
     All three keep the full vectors, so `reconstruct` gives exact scores and a
     rebuild can reuse vectors instead of re-embedding.
     """

@@ -98,3 +98,99 @@ def test_unknown_section_is_refused(capsys):
         main(["--sections", "1,9"])
     assert exit_info.value.code == 2
     assert "--sections takes numbers from 1 to 6" in capsys.readouterr().err
+
+
+def _fake_french_cache(folder, passages=2000, queries=50):
+    """A cache as `python -m bench.french --build` leaves it, with
+    structured vectors in place of embeddings (embedding 100k passages is
+    what the real cache is for)."""
+    import numpy as np
+
+    from bench.french import _write_lines
+    from bench.scale import structured_vectors
+
+    folder.mkdir()
+    both = structured_vectors(passages + queries, np.random.default_rng(5))
+    _write_lines(folder / "passages.jsonl", [f"Paragraphe {n} de la doc." for n in range(passages)])
+    _write_lines(folder / "queries.jsonl", [f"Question {n} ?" for n in range(queries)])
+    np.save(folder / "vectors.npy", both[:passages])
+    np.save(folder / "query_vectors.npy", both[passages:])
+    meta = {"model": "fake", "weights": "0" * 64, "device": "cpu", "rows": passages, "seconds": 4}
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def test_scale_section_measures_the_french_corpus_when_it_is_cached(tmp_path, monkeypatch):
+    import bench.french
+
+    monkeypatch.setattr(bench.french, "CACHE", tmp_path / "french")
+    _fake_french_cache(tmp_path / "french")
+    out = tmp_path / "scale.json"
+    sizes = ["--sizes", "1000", "--bm25-passages", "500", "--nprobe", "2,64", "--ef", "16,64"]
+    main(["--sections", "4", *sizes, "--french-passages", "1500", "--json", str(out)])
+    rows = _rows(out)
+    assert rows[("4 scale", "1k French embedding rate", "fake, cpu, 25 characters a passage")][
+        "value"
+    ] == pytest.approx(500)
+    recall = {(n, d): r["value"] for (_, n, d), r in rows.items() if n.endswith("recall@10")}
+    for kind in ("ivf", "ivf-sq8"):
+        found = recall[(f"faiss {kind} 1k French recall@10", "nprobe=64")]
+        # 39 lists (about sqrt(1500)), all probed: only SQ8's rounding loses neighbours.
+        assert found == pytest.approx(1.0) if kind == "ivf" else 0.9 <= found <= 1.0
+        assert recall[(f"faiss {kind} 1k French recall@10", "nprobe=2")] <= found
+    hnsw = [recall[("faiss hnsw 1k French recall@10", f"efSearch={e}")] for e in (16, 64)]
+    assert 0 < hnsw[0] <= hnsw[1] <= 1
+    assert ("4 scale", "faiss flat 1k French p50", "50 single queries, k=10") in rows
+
+
+def test_scale_section_without_the_french_corpus_says_how_to_build_it(
+    tmp_path, monkeypatch, capsys
+):
+    import bench.french
+
+    monkeypatch.setattr(bench.french, "CACHE", tmp_path / "none")
+    out = tmp_path / "scale.json"
+    sizes = ["--sizes", "1000", "--bm25-passages", "300", "--nprobe", "4", "--ef", "16"]
+    main(["--sections", "4", *sizes, "--json", str(out)])
+    assert not any("French" in name for _, name, _ in _rows(out))
+    assert "python -m bench.french --build" in capsys.readouterr().out
+
+
+def test_french_corpus_build_embeds_only_what_is_missing(tmp_path, monkeypatch, embedder):
+    """An interrupted build goes on where it stopped: the rows already
+    embedded are kept, the rest are added, the queries are embedded once."""
+    import numpy as np
+
+    import bench.french
+    from bench.french import _write_lines, build, load
+    from qa.embedding import Embedder
+
+    cache = tmp_path / "french"
+    cache.mkdir()
+    monkeypatch.setattr(bench.french, "CACHE", cache)
+    monkeypatch.setattr(bench.french, "CHUNK", 8)
+    monkeypatch.setattr(Embedder, "from_settings", classmethod(lambda cls, s: embedder))
+    texts = [f"La commande numéro {n} copie un fichier vers un autre dossier." for n in range(20)]
+    _write_lines(cache / "passages.jsonl", texts)
+    _write_lines(cache / "queries.jsonl", ["Comment copier un fichier ?", "Qui maintient Debian ?"])
+    first = build(limit=12, progress=False)
+    assert first.vectors.shape == (12, embedder.dimension)  # a chunk of 8, then 4
+    assert first.query_vectors.shape == (2, embedder.dimension)
+    queries_written = (cache / "query_vectors.npy").stat().st_mtime_ns
+    second = build(progress=False)
+    assert second.vectors.shape == (20, embedder.dimension)
+    assert np.array_equal(second.vectors[:12], first.vectors)
+    assert (cache / "query_vectors.npy").stat().st_mtime_ns == queries_written
+    assert np.allclose(second.vectors[19], embedder.encode_passages(texts[19:])[0], atol=1e-5)
+    assert load().meta["rows"] == 20
+
+
+def test_french_paragraphs_are_cut_after_a_sentence():
+    from bench.french import MAX_CHARS, _cut
+
+    sentence = "Cette phrase de documentation décrit une option de la commande. "
+    paragraph = (sentence * 30).strip()
+    pieces = _cut(paragraph)
+    assert len(pieces) > 1 and all(len(p) <= MAX_CHARS for p in pieces)
+    assert all(p.endswith(".") for p in pieces)
+    assert " ".join(pieces) == paragraph
+    assert _cut("Court.") == ["Court."]

@@ -61,3 +61,33 @@ def test_openvino_backend_without_an_export_is_a_clear_error():
 def test_unknown_backend_is_refused():
     with pytest.raises(InputError, match="unknown backend"):
         Settings(backend="onnx")
+
+
+def test_auto_device_is_a_gpu_only_when_torch_sees_one(monkeypatch):
+    import torch
+
+    from qa.embedding import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    assert resolve_device("auto", backend="openvino") == "cpu"  # OpenVINO runs on the CPU
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+
+
+def test_on_the_cpu_the_model_keeps_float32_and_the_cpu_batch(embedder: Embedder):
+    """This machine has no GPU: `auto` (the default) encodes on the CPU, in
+    float32, 32 texts a batch; the float16 path needs a GPU to run at all."""
+    assert Settings().device == "auto"
+    if embedder.device != "cpu":
+        pytest.skip("a GPU is present: the CPU defaults are not the ones in use")
+    assert embedder.batch_size == Settings().batch_size == 32
+    assert str(next(embedder.model.parameters()).dtype) == "torch.float32"
+
+
+def test_batch_sizes_must_be_positive():
+    with pytest.raises(InputError, match="gpu_batch_size must be at least 1"):
+        Settings(gpu_batch_size=0)
+    with pytest.raises(InputError, match="batch_size must be at least 1"):
+        Settings.from_env({"QA_BATCH_SIZE": "0"})
