@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.common import ROOT, SAMPLE, Row
+from bench.common import SAMPLE, Row, memory_mib, run_child
 
 PHASES = ("imports", "model load", "index load", "first query")
 MEMORY_ALL = f"peak RSS after {SAMPLE} questions x 3 modes"
@@ -28,14 +27,7 @@ def run(index: Path, repeat: int) -> list[Row]:
     results = []
     for _ in range(repeat):
         start = time.time()  # wall clock: the child reports its answer time on the same clock
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.coldstart", "--child", str(index)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        child = json.loads(out.stdout.strip().splitlines()[-1])
+        child = run_child("bench.coldstart", "--child", str(index))
         if child.pop("index status") != "fresh":
             raise RuntimeError(f"cold start expects an index on disk in {index}")
         child["new process to first answer"] = child.pop("answered at") - start
@@ -58,16 +50,10 @@ def run(index: Path, repeat: int) -> list[Row]:
 
 
 def _peak_mib() -> float:
-    """Peak resident memory of this process image. `VmHWM` rather than
-    `ru_maxrss`: Linux carries ru_maxrss across fork and exec, so a child
-    would report the benchmark parent's peak when that one is larger."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+        return memory_mib()["peak"]
+    except (OSError, KeyError):  # not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def child(index: str) -> None:

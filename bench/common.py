@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,6 +42,28 @@ class Spread:
         ordered = sorted(times_ms)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         return cls(statistics.median(ordered), p95, len(ordered))
+
+
+def run_child(module: str, *args: str) -> dict[str, Any]:
+    """`python -m module args` in a new process, from the repository root:
+    the JSON object its last line of output holds."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def memory_mib() -> dict[str, float]:
+    """This process's memory from /proc/self/status (Linux), in MiB: `peak`
+    (VmHWM, which unlike ru_maxrss is not inherited across fork and exec),
+    `rss` now, and `anon`, the part of it not backed by a file."""
+    fields = {"VmHWM:": "peak", "VmRSS:": "rss", "RssAnon:": "anon"}
+    found = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, *value = line.split()
+        if name in fields:
+            found[fields[name]] = int(value[0]) / 1024  # kB
+    return found
 
 
 def time_ms(fn: Callable[[], Any]) -> float:

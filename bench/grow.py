@@ -13,21 +13,27 @@ stand-ins that cost nothing, so the rows time only the index:
 - `add one article, in memory`: the update and save alone, on the index a
   running page already holds;
 - `files written by the add`: bytes the add wrote (the new segment and the
-  manifest).
+  manifest);
+- `load, peak RSS` and `loaded, resident`: the memory of a new process that
+  loads the index (`load_index`, in a child process, so nothing of the
+  benchmark's own counts): its peak, and what stays resident once loaded
+  (anonymous memory, plus the mapped file pages it has touched).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import Row, seed_sentences
+from bench.common import Row, memory_mib, run_child, seed_sentences
 from bench.scale import DIMENSION, _label, unit_vectors
 
 PASSAGES_PER_ARTICLE = 6
@@ -83,6 +89,7 @@ def _save_start(folder: Path, passages: int, settings, embedder) -> tuple:
     """The starting index of `passages` rows, written by the store."""
     from qa.indexing import build_settings, document_records
     from qa.lexical import Lexical, Postings
+    from qa.rows import PassageTable
     from qa.store import FORMAT_VERSION, Manifest, StoredIndex, new_vector_index, save_index
     from qa.text import analyze
 
@@ -97,14 +104,15 @@ def _save_start(folder: Path, passages: int, settings, embedder) -> tuple:
         [{"name": "", "passages": len(rows), "files": {}}],
     )
     kind = settings.vector_index_for(len(rows))
+    sentences = unit_vectors(len(docs), np.random.default_rng(2))  # one sentence an article
     stored = StoredIndex(
         manifest,
-        rows,
+        PassageTable.of(rows),
         new_vector_index(vectors, kind, settings.hnsw_m),
         Lexical([block], settings.bm25_k1, settings.bm25_b),
         np.ones(len(rows), dtype=bool),
         _notes(docs),
-        unit_vectors(len(docs), np.random.default_rng(2)),
+        {d.id: v[None, :] for d, v in zip(docs, sentences, strict=True)},
     )
     save_index(folder, stored)
     return docs, kind
@@ -150,6 +158,18 @@ def run(sizes: list[int], hnsw_max: int) -> list[Row]:
                 start = time.perf_counter()
                 loaded = load_index(folder, read_manifest(folder))
                 rows.append(Row("6 growth", f"{label} load", _since(start), "s", detail))
+                memory = _load_memory(folder)
+                before = f"fresh process, {memory['before']:.0f} MiB before loading"
+                rows += [
+                    Row("6 growth", f"{label} load, peak RSS", memory["peak"], "MiB", before),
+                    Row(
+                        "6 growth",
+                        f"{label} loaded, resident",
+                        memory["rss"],
+                        "MiB",
+                        f"{memory['anon']:.0f} MiB of it anonymous",
+                    ),
+                ]
                 grown = (*docs, _new_article())
                 shutil.copytree(folder, Path(scratch) / "copy")
                 before = _bytes(folder)
@@ -190,3 +210,23 @@ def run(sizes: list[int], hnsw_max: int) -> list[Row]:
 
 def _since(start: float) -> float:
     return time.perf_counter() - start
+
+
+def _load_memory(folder: Path) -> dict[str, float]:
+    """Peak and resident memory of a new process loading the index in `folder`."""
+    return run_child("bench.grow", "--load", str(folder))
+
+
+def _load_child(folder: Path) -> None:
+    import faiss  # noqa: F401
+
+    import qa.store
+
+    before = memory_mib()["rss"]
+    loaded = qa.store.load_index(folder, qa.store.read_manifest(folder))
+    print(json.dumps({**memory_mib(), "before": before, "rows": len(loaded.passages)}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--load"]:
+        _load_child(Path(sys.argv[2]))

@@ -183,6 +183,7 @@ def lexical_rows(passages: int, repeat: int) -> list[Row]:
     engine's whole retrieval step on them (flat, then IVF; vectors random)."""
     from qa.chunking import Passage
     from qa.lexical import Lexical, Postings
+    from qa.rows import PassageTable
     from qa.settings import Settings
     from qa.store import Manifest, StoredIndex, new_vector_index
     from qa.text import analyze
@@ -212,10 +213,11 @@ def lexical_rows(passages: int, repeat: int) -> list[Row]:
     texts = [" ".join(pool[i] for i in pick) for pick in picks]
     plist = [Passage(f"doc{n // 6}", n % 6, 0, len(t), t) for n, t in enumerate(texts)]
     vectors = unit_vectors(passages, np.random.default_rng(1))
+    table = PassageTable.of(plist)
     manifest = Manifest(3, {}, [], passages, [])
     live = np.ones(passages, dtype=bool)
     for kind in ("flat", "ivf", "hnsw"):
-        stored = StoredIndex(manifest, plist, new_vector_index(vectors, kind), bm25, live)
+        stored = StoredIndex(manifest, table, new_vector_index(vectors, kind), bm25, live)
         # Default settings: `auto` would pick IVF here; each kind is timed as it is served.
         spread = _retrieval(stored, Settings(), qs, repeat)
         rows.append(

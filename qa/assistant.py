@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,12 +38,8 @@ class Assistant:
         self.report = report
         self.documents = {d.id: d for d in corpus.documents}
         index = retriever.index
-        rows = index.sentence_rows()
         self.sentences = {
-            n.doc_id: SentenceIndex(
-                n, index.sentence_vectors[rows[n.doc_id] : rows[n.doc_id] + len(n.sentences)]
-            )
-            for n in index.notes
+            n.doc_id: SentenceIndex(n, index.sentence_vectors[n.doc_id]) for n in index.notes
         }
 
     @classmethod
@@ -86,10 +81,10 @@ class Assistant:
 
     def articles(self) -> list[Article]:
         """Every article of the collection, in corpus order, with its passages."""
-        counts = Counter(p.doc_id for p in self.retriever.index.live_passages())
+        counts = self.retriever.index.live_counts()
         indexed = self.retriever.index.manifest.indexed
         return [
-            Article(d.id, d.title, d.date, d.path, counts[d.id], d.sha256, indexed.get(d.id))
+            Article(d.id, d.title, d.date, d.path, counts.get(d.id, 0), d.sha256, indexed.get(d.id))
             for d in self.corpus.documents
         ]
 

@@ -28,6 +28,7 @@ from qa.corpus import Document
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptedError
 from qa.lexical import Lexical, Postings
+from qa.rows import PassageTable
 from qa.settings import Settings
 from qa.store import (
     FORMAT_VERSION,
@@ -39,7 +40,6 @@ from qa.store import (
     new_vector_index,
     read_manifest,
     save_index,
-    stack_rows,
     utc_now,
     vector_index_kind,
 )
@@ -221,18 +221,18 @@ def _previous_vectors(old: StoredIndex, rows: np.ndarray) -> dict[str, np.ndarra
         passage = old.passages[row]
         previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
         by_doc.setdefault(passage.doc_id, []).append(passage)
-    at = 0
     for note in old.notes:
-        for s in note.sentences:
+        if note.doc_id not in by_doc:
+            continue
+        sentence_vectors = old.sentence_vectors[note.doc_id]
+        for s, vector in zip(note.sentences, sentence_vectors, strict=True):
             # A sentence longer than a passage is in none: it is re-embedded.
             inside = next(
-                (p for p in by_doc.get(note.doc_id, ()) if p.start <= s.start and s.end <= p.end),
-                None,
+                (p for p in by_doc[note.doc_id] if p.start <= s.start and s.end <= p.end), None
             )
             if inside is not None:
                 text = inside.text[s.start - inside.start : s.end - inside.start]
-                previous[_sentence_key(text)] = old.sentence_vectors[at]
-            at += 1
+                previous[_sentence_key(text)] = np.array(vector)
     return previous
 
 
@@ -316,12 +316,12 @@ def _build(
     kind = settings.vector_index_for(len(new.passages))
     stored = StoredIndex(
         manifest,
-        new.passages,
+        PassageTable.of(new.passages),
         new_vector_index(new.vectors, kind, settings.hnsw_m),
         Lexical([new.block], settings.bm25_k1, settings.bm25_b),
         np.ones(len(new.passages), dtype=bool),
         [new.notes[d.id] for d in docs],
-        stack_rows([new.sentence_vectors[d.id] for d in docs], embedder.dimension),
+        {d.id: new.sentence_vectors[d.id] for d in docs},
     )
     return stored, new.embedded
 
@@ -345,9 +345,7 @@ def _update(
     }
     fresh = [d for d in docs if d.id not in kept]
     gone = {i for i in before if i not in kept}
-    dying = old.live & np.fromiter(
-        (p.doc_id in gone for p in old.passages), dtype=bool, count=len(old.passages)
-    )
+    dying = old.live & old.passages.rows_of(gone)
     previous = _previous_vectors(old, dying)
     old_notes = {n.doc_id: n for n in old.notes}
     notes_by_hash = {old_notes[i].sha256: old_notes[i] for i in gone}
@@ -357,19 +355,14 @@ def _update(
         {**r, "segment": before[r["id"]]["segment"] if r["id"] in kept else ""} for r in records
     ]
     segments = list(old.manifest.segments)
-    passages = list(old.passages)
+    passages = old.passages
     if fresh:
         segments.append({"name": "", "passages": len(new.passages), "files": {}})
-        passages += new.passages
+        passages = passages + PassageTable.of(new.passages)
         old.vectors.add(np.ascontiguousarray(new.vectors))
         old.lexical.append(new.block)
     manifest = dataclasses.replace(old.manifest, documents=documents, segments=segments)
-    rows = old.sentence_rows()
-    sentences = {
-        n.doc_id: old.sentence_vectors[rows[n.doc_id] : rows[n.doc_id] + len(n.sentences)]
-        for n in old.notes
-    }
-    sentences.update(new.sentence_vectors)
+    sentences = {**old.sentence_vectors, **new.sentence_vectors}
     notes = {**old_notes, **new.notes}
     live = live_rows(passages, manifest)
     manifest = dataclasses.replace(manifest, passages=int(live.sum()))
@@ -380,7 +373,7 @@ def _update(
         old.lexical,
         live,
         [notes[d.id] for d in docs],
-        stack_rows([sentences[d.id] for d in docs], embedder.dimension),
+        {d.id: sentences[d.id] for d in docs},
     )
     return stored, new.embedded
 
@@ -419,7 +412,7 @@ def compact(stored: StoredIndex, settings: Settings) -> StoredIndex:
     type the live count calls for, the term counts merged, not re-analysed."""
     keep = stored.live
     rows = np.flatnonzero(keep).astype(np.int64)
-    passages = [stored.passages[i] for i in rows]
+    passages = stored.passages.take(rows)
     vectors = (
         stored.vectors.reconstruct_batch(rows)
         if len(rows)

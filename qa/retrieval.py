@@ -62,7 +62,6 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self._n = len(index.passages)
-        self._doc_ids = np.array([p.doc_id for p in index.passages], dtype=object)
         #: The live rows, or None when every row is (a removed or replaced
         #: article's rows stay in the index, dead, until a compaction).
         self._live = None if index.live.all() else index.live
@@ -104,7 +103,7 @@ class Retriever:
         """`search` for the question and, when it asks two things
         (`qa.text.question_parts`), for each part; all encoded in one batch.
         `only`: search the passages of these documents alone."""
-        allowed = None if only is None else np.isin(self._doc_ids, list(only))
+        allowed = None if only is None else self.index.passages.rows_of(only)
         parts = question_parts(question)
         if len(parts) < 2:
             return Retrieval(*self.search(question, mode, limit, allowed=allowed))

@@ -63,6 +63,7 @@ from qa.annotate import DocumentNotes
 from qa.chunking import Passage
 from qa.errors import IndexCorruptedError
 from qa.lexical import ARRAYS, TERMS, Lexical, Postings
+from qa.rows import PassageTable
 
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
@@ -114,25 +115,26 @@ class StoredIndex:
     count. Notes and sentence vectors are the live documents' only."""
 
     manifest: Manifest
-    passages: list[Passage]
+    passages: PassageTable
     vectors: faiss.Index
     lexical: Lexical
     live: np.ndarray
     #: Per live document (manifest order): sentences and entities.
     notes: list[DocumentNotes] = field(default_factory=list)
-    #: One row per sentence of `notes`, documents in order.
-    sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-
-    def sentence_rows(self) -> dict[str, int]:
-        """Row of each document's first sentence in `sentence_vectors`."""
-        rows, at = {}, 0
-        for note in self.notes:
-            rows[note.doc_id] = at
-            at += len(note.sentences)
-        return rows
+    #: Each live document's sentence vectors, one row per sentence of its
+    #: notes: views of the segments' memory-mapped `sentences.npy` once
+    #: loaded, so only the documents a question reaches are read.
+    sentence_vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
     def live_passages(self) -> list[Passage]:
-        return [p for p, alive in zip(self.passages, self.live, strict=True) if alive]
+        """Every live row's passage, parsed: for a document's rows or a small
+        index; counting needs only `live_counts`."""
+        return [self.passages[i] for i in np.flatnonzero(self.live)]
+
+    def live_counts(self) -> dict[str, int]:
+        """Live passages per document id."""
+        counts = np.bincount(self.passages.codes[self.live], minlength=len(self.passages.doc_ids))
+        return {d: int(c) for d, c in zip(self.passages.doc_ids, counts, strict=True) if c}
 
     def segment_starts(self) -> list[int]:
         """First row of each segment, and the row count after the last."""
@@ -150,19 +152,21 @@ def stack_rows(parts: list[np.ndarray], dimension: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
-def live_rows(passages: list[Passage], manifest: Manifest) -> np.ndarray:
+def live_rows(passages: PassageTable, manifest: Manifest) -> np.ndarray:
     """Which rows are live: those of a document the manifest names with the
     segment the row is in (the same id in an older segment is a replaced text)."""
-    holder = {d["id"]: d["segment"] for d in manifest.documents}
-    live = np.zeros(len(passages), dtype=bool)
-    at = 0
-    for segment in manifest.segments:
-        rows = range(at, at + segment["passages"])
-        live[rows.start : rows.stop] = [
-            holder.get(passages[i].doc_id) == segment["name"] for i in rows
-        ]
-        at = rows.stop
-    return live
+    number = {s["name"]: i for i, s in enumerate(manifest.segments)}
+    holder = {d["id"]: number.get(d["segment"], -1) for d in manifest.documents}
+    # The segment that holds each document code's live text (-1: none), and
+    # the segment each row is in.
+    held = np.array([holder.get(d, -1) for d in passages.doc_ids], dtype=np.int64)
+    sizes = [s["passages"] for s in manifest.segments]
+    if sum(sizes) != len(passages):
+        raise IndexCorruptedError(
+            MANIFEST, f"segments hold {sum(sizes)} rows, the passages {len(passages)}"
+        )
+    where = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    return held[passages.codes] == where if len(passages) else np.zeros(0, dtype=bool)
 
 
 #: HNSW build breadth: twice FAISS's default of 40, a better graph for about
@@ -335,16 +339,11 @@ def _segment_files(stored: StoredIndex, number: int, start: int, stop: int) -> d
     block = stored.lexical.blocks[number]
     name = stored.manifest.segments[number]["name"]
     ids = {d["id"] for d in stored.manifest.documents if d["segment"] == name}
-    rows = stored.sentence_rows()
     notes = [n for n in stored.notes if n.doc_id in ids]
-    sentences = [
-        stored.sentence_vectors[rows[n.doc_id] : rows[n.doc_id] + len(n.sentences)] for n in notes
-    ]
+    sentences = [stored.sentence_vectors[n.doc_id] for n in notes]
     dimension = stored.vectors.d
     return {
-        PASSAGES: "".join(
-            json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in stored.passages[start:stop]
-        ).encode(),
+        PASSAGES: stored.passages.lines(start, stop),
         VECTORS: _npy_bytes(
             stored.vectors.reconstruct_n(start, stop - start)
             if stop > start
@@ -495,13 +494,13 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
     if manifest.ann:
         _verify(folder / manifest.ann["file"], manifest.ann["sha256"])
     dimension = manifest.build.get("model", {}).get("dimension")
-    passages: list[Passage] = []
+    passages = PassageTable.empty()
     blocks: list[Postings] = []
     notes: dict[tuple[str, str], DocumentNotes] = {}
     sentences: dict[tuple[str, str], np.ndarray] = {}
     for segment in manifest.segments:
         where = folder / segment["name"]
-        rows = _read_passages(where / PASSAGES)
+        rows = PassageTable.read(where / PASSAGES, segment["passages"])
         block = Postings.from_files(
             (where / TERMS).read_bytes(), (where / ARRAYS).read_bytes(), str(where / ARRAYS)
         )
@@ -513,7 +512,7 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
         if len(set(counts.values())) != 1:
             detail = ", ".join(f"{k}={v}" for k, v in counts.items())
             raise IndexCorruptedError(str(where), f"counts disagree: {detail}")
-        passages += rows
+        passages = passages + rows
         blocks.append(block)
         _read_segment_notes(where, segment["name"], dimension, notes, sentences)
     vectors = _read_vectors(folder, manifest, dimension)
@@ -525,7 +524,7 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
             f"{manifest.passages} live in {MANIFEST}, {int(live.sum())} found"
         )
         raise IndexCorruptedError(str(folder), f"counts disagree: {detail}")
-    live_notes, live_sentences = [], []
+    live_notes, live_sentences = [], {}
     for d in manifest.documents:
         key = (d["id"], d["segment"])
         if key not in notes:
@@ -533,9 +532,8 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
                 str(folder / d["segment"] / NOTES), f"no notes for document {d['id']!r}"
             )
         live_notes.append(notes[key])
-        live_sentences.append(sentences[key])
-    sentence_vectors = stack_rows(live_sentences, dimension or 0)
-    return StoredIndex(manifest, passages, vectors, lexical, live, live_notes, sentence_vectors)
+        live_sentences[d["id"]] = sentences[key]
+    return StoredIndex(manifest, passages, vectors, lexical, live, live_notes, live_sentences)
 
 
 def _verify(path: Path, expected: str) -> None:
@@ -564,7 +562,7 @@ def _read_segment_notes(
     """Each document's notes and sentence vectors of the segment at `where`,
     keyed by (document id, segment)."""
     found = _read_notes(where / NOTES)
-    vectors = _read_npy(where / SENTENCES)
+    vectors = _read_npy(where / SENTENCES, mapped=True)
     expected = (sum(len(n.sentences) for n in found), dimension)
     if vectors.shape != expected:
         raise IndexCorruptedError(
@@ -597,7 +595,7 @@ def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> fa
         stop = at + segment["passages"]
         if stop > covered:
             path = folder / segment["name"] / VECTORS
-            rows = _read_npy(path)
+            rows = _read_npy(path, mapped=True)  # FAISS copies them: no second copy
             if rows.shape != (segment["passages"], dimension):
                 raise IndexCorruptedError(
                     str(path), f"shape {rows.shape}, expected ({segment['passages']}, {dimension})"
@@ -610,17 +608,6 @@ def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> fa
     if at < covered:
         raise IndexCorruptedError(str(folder / manifest.ann["file"]), "more rows than the segments")
     return index if index is not None else faiss.IndexFlatIP(dimension or 0)
-
-
-def _read_passages(path: Path) -> list[Passage]:
-    passages = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            try:
-                passages.append(Passage(**json.loads(line)))
-            except (ValueError, TypeError) as err:
-                raise IndexCorruptedError(f"{path}:{line_no}", str(err)) from None
-    return passages
 
 
 def _read_notes(path: Path) -> list[DocumentNotes]:
@@ -640,9 +627,11 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, mapped: bool = False) -> np.ndarray:
+    """A saved float32 matrix; `mapped` maps it rather than reading it (the
+    file is never written again, so the mapping stays valid)."""
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if mapped else None)
     except (OSError, ValueError) as err:
         raise IndexCorruptedError(str(path), f"not a .npy array: {err}") from None
     if array.dtype != np.float32 or array.ndim != 2:
@@ -651,8 +640,9 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _read_faiss(path: Path) -> faiss.Index:
+    # Read by FAISS from the file: no second copy of a graph of a gigabyte or more.
     try:
-        return faiss.deserialize_index(np.frombuffer(path.read_bytes(), dtype=np.uint8))
+        return faiss.read_index(str(path))
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
         raise IndexCorruptedError(str(path), f"FAISS cannot read it: {first_line}") from None

@@ -82,6 +82,10 @@ def test_growth_section_adds_one_article_writing_only_its_segment(tmp_path):
     written = rows["600 files written by the add"]
     total_kib = float(written["detail"].split()[1]) * 1024
     assert 0 < written["value"] < total_kib / 2, "the add wrote its segment, not the index"
+    peak, resident = rows["600 load, peak RSS"], rows["600 loaded, resident"]
+    assert peak["unit"] == resident["unit"] == "MiB"
+    before = float(peak["detail"].split(", ")[1].split()[0])
+    assert 0 < before < resident["value"] <= peak["value"]
 
 
 def test_benchmarks_ask_a_fixed_sample_of_every_kind():
