@@ -11,10 +11,11 @@ from qa.answer import Answer, SentenceIndex, build_answer
 from qa.corpus import Corpus, load_corpus
 from qa.embedding import Embedder
 from qa.errors import IndexUpdateError, InputError, QAError
-from qa.indexing import BuildReport, ensure_index
+from qa.indexing import BuildReport, consistent, ensure_index
 from qa.library import Article, Upload, add_articles, remove_article
 from qa.retrieval import Retrieval, Retriever
 from qa.settings import MODES, Mode, Settings
+from qa.store import Manifest, load_index, read_manifest
 from qa.words import load_word_vectors
 
 
@@ -143,13 +144,39 @@ class Assistant:
             raise IndexUpdateError(f"the index could not be updated ({err}); {outcome}") from err
 
     def _reload(self, progress: bool) -> None:
-        """Reopen the corpus and index with the loaded model, then take the
-        new state over in one step, so an answer sees the old collection or
-        the new one, never a mix."""
-        fresh = self._open(self.settings, self.embedder, progress=progress)
+        """Reread the corpus, then update the index this assistant holds
+        (`ensure_index(held=...)`: not read again from disk unless another
+        process saved it since) and take the new state over in one step, so
+        an answer sees the old collection or the new one, never a mix.
+        Questions wait meanwhile: the update adds to the index they read."""
+        loaded = load_corpus(self.settings.corpus)
         with self._lock:
-            state = {k: v for k, v in fresh.__dict__.items() if k != "_lock"}
-            self.__dict__.update(state)
+            held = self.retriever.index
+            known = held.manifest
+            try:
+                stored, report = ensure_index(
+                    loaded.documents, self.settings, self.embedder, progress=progress, held=held
+                )
+            except BaseException:
+                if not consistent(held):
+                    self._restore(known)
+                raise
+            retriever = Retriever(stored, self.embedder, self.settings)
+            fresh = Assistant(self.settings, loaded, self.embedder, retriever, report)
+            self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
+
+    def _restore(self, known: Manifest) -> None:
+        """After an update that failed once the held index had taken new
+        rows: the index as saved. When the failed save left the manifest
+        `known` in place, that index with the corpus as it was; else what
+        is on disk now, opened as a start would."""
+        folder = self.settings.index
+        if read_manifest(folder) == known:
+            stored = load_index(folder, known)
+            self.retriever = Retriever(stored, self.embedder, self.settings)
+        else:
+            fresh = self._open(self.settings, self.embedder)
+            self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
 
     def ask(
         self,

@@ -122,9 +122,17 @@ def ensure_index(
     embedder: Embedder,
     rebuild: bool = False,
     progress: bool = False,
+    held: StoredIndex | None = None,
 ) -> tuple[StoredIndex, BuildReport]:
     """Load the index under `settings.index` if it matches `docs` and
     `settings`; otherwise (re)build it, reusing unchanged vectors, and save it.
+
+    `held` is the index a running assistant holds. When the manifest on disk
+    is still the one `held` was loaded or saved with, `held` stands for the
+    files (nothing is read again: at 1M passages a load takes most of a
+    minute) and is updated in place. Its readers must wait meanwhile, and if
+    this raises, `held` may have taken rows the disk does not have: the
+    caller drops it (`consistent` tells).
 
     A corrupted index raises `IndexCorruptedError` unless `rebuild` is set.
     A save by another process between reading the manifest and reading the
@@ -134,7 +142,7 @@ def ensure_index(
     manifest_file = settings.index / MANIFEST
     before = manifest_file.read_bytes() if manifest_file.is_file() else None
     try:
-        return _ensure_index(docs, settings, embedder, rebuild, progress)
+        return _ensure_index(docs, settings, embedder, rebuild, progress, held)
     except IndexCorruptedError:
         now = manifest_file.read_bytes() if manifest_file.is_file() else None
         if now == before:
@@ -149,13 +157,15 @@ def _ensure_index(
     embedder: Embedder,
     rebuild: bool,
     progress: bool,
+    held: StoredIndex | None = None,
 ) -> tuple[StoredIndex, BuildReport]:
     folder = settings.index
     build = build_settings(settings, embedder)
     records = document_records(docs)
     manifest = None if rebuild else read_manifest(folder)
+    same = held is not None and manifest is not None and held.manifest == manifest
     if manifest is not None and manifest.build == build and _unplaced(manifest) == records:
-        stored = load_index(folder, manifest)
+        stored = held if same else load_index(folder, manifest)
         report = BuildReport("fresh", "index is up to date", len(docs), manifest.passages, 0, 0)
         return stored, report
 
@@ -177,7 +187,7 @@ def _ensure_index(
         stored, embedded = _build(docs, settings, embedder, build, previous, notes, progress)
     else:
         reason = _why_stale(manifest, build, records)
-        old = load_index(folder, manifest)
+        old = held if same else load_index(folder, manifest)
         stored, embedded = _update(old, docs, settings, embedder, progress)
         stored = _maintain(stored, settings)
     times = _indexed_times(docs, manifest)
@@ -188,6 +198,14 @@ def _ensure_index(
     report = BuildReport(status, reason, len(docs), count, embedded, count - embedded)
     log.info("index %s (%s): %d passages, %d embedded", status, reason, count, embedded)
     return stored, report
+
+
+def consistent(stored: StoredIndex) -> bool:
+    """Whether `stored`'s parts hold the same rows: false for a held index
+    that an update interrupted after it took new rows."""
+    rows = len(stored.passages)
+    segments = sum(s["passages"] for s in stored.manifest.segments)
+    return stored.vectors.ntotal == rows == segments == stored.lexical.count
 
 
 def _unplaced(manifest: Manifest) -> list[dict[str, Any]]:

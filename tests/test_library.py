@@ -8,6 +8,7 @@ import pytest
 
 from qa import Assistant, IndexUpdateError, InputError, Settings
 from qa.corpus import load_corpus
+from qa.indexing import consistent
 from qa.library import Upload, add_articles, read_uploads, remove_article, safe_name
 from qa.store import read_manifest
 
@@ -184,6 +185,11 @@ def test_a_crash_while_indexing_an_upload_keeps_the_old_index(
         assistant.add([Upload("zorbix.txt", ARTICLE)])
     monkeypatch.undo()
     assert not (corpus_copy / "zorbix.txt").exists()
+    # The held index had taken the new rows before the save failed: it was dropped.
+    assert consistent(assistant.retriever.index)
+    assert assistant.retriever.index.manifest.passages == sum(
+        a.passages for a in assistant.articles()
+    )
     assert [a.id for a in assistant.articles()] == before
     assert "French Tech" in assistant.ask("Qui a lancé la French Tech ?").excerpts[0].text
     assert (index / "manifest.json").read_bytes() == manifest
@@ -200,6 +206,33 @@ def test_a_crash_while_indexing_an_upload_keeps_the_old_index(
     # The killed save's half-written segment is gone; the new one is named.
     segments = [p.name for p in index.iterdir() if p.name.startswith("seg-")]
     assert sorted(segments) == sorted(s["name"] for s in read_manifest(index).segments)
+
+
+def test_an_upload_updates_the_index_held_in_memory(corpus_copy, index_dir, tmp_path, monkeypatch):
+    """The page's add does not read the index from disk again (most of a
+    minute at 1M passages): it updates the one it holds, unless another
+    process saved the index since, which it then reads."""
+    import qa.indexing
+
+    index = tmp_path / "index"
+    shutil.copytree(index_dir, index)
+    settings = Settings(corpus=corpus_copy, index=index)
+    assistant = Assistant.load(settings)
+    reads = []
+    real = qa.indexing.load_index
+    monkeypatch.setattr(qa.indexing, "load_index", lambda *a: reads.append(a) or real(*a))
+    assistant.add([Upload("Zorbix à Albi.txt", ARTICLE)])
+    assert reads == [] and assistant.report.embedded == 1
+    assert "12 salariés" in assistant.ask("Combien de salariés emploie Zorbix ?").excerpts[0].text
+    held = assistant.retriever.index
+    assert consistent(held) and held.manifest == read_manifest(index)
+
+    other = Assistant.load(settings)  # another process adds an article
+    other.add([Upload("Autre.txt", b"Le festival Robotix ouvre a Rodez avec 40 exposants.\n")])
+    assistant.remove("Zorbix_a_Albi.txt")
+    assert len(reads) == 2  # other's own load, then this one's, as the disk changed
+    assert [a.id for a in assistant.articles()][-1] == "Autre.txt"
+    assert "Rodez" in assistant.ask("Où ouvre le festival Robotix ?").excerpts[0].text
 
 
 def test_answers_stay_whole_while_articles_are_added(corpus_copy, index_dir, tmp_path):
