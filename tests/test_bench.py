@@ -132,9 +132,6 @@ def test_scale_section_measures_the_french_corpus_when_it_is_cached(tmp_path, mo
     sizes = ["--sizes", "1000", "--bm25-passages", "500", "--nprobe", "2,64", "--ef", "16,64"]
     main(["--sections", "4", *sizes, "--french-passages", "1500", "--json", str(out)])
     rows = _rows(out)
-    assert rows[("4 scale", "1k French embedding rate", "fake, cpu, 25 characters a passage")][
-        "value"
-    ] == pytest.approx(500)
     recall = {(n, d): r["value"] for (_, n, d), r in rows.items() if n.endswith("recall@10")}
     for kind in ("ivf", "ivf-sq8"):
         found = recall[(f"faiss {kind} 1k French recall@10", "nprobe=64")]
