@@ -14,6 +14,9 @@ stand-ins that cost nothing, so the rows time only the index:
   running page already holds;
 - `files written by the add`: bytes the add wrote (the new segment and the
   manifest);
+- `read the corpus folder`, `read it after one upload`: the articles as
+  files, read whole (a start) and after one more is saved (a running page,
+  which reads only new and changed files);
 - `load, peak RSS` and `loaded, resident`: the memory of a new process that
   loads the index (`load_index`, in a child process, so nothing of the
   benchmark's own counts): its peak, and what stays resident once loaded
@@ -203,9 +206,33 @@ def run(sizes: list[int], hnsw_max: int) -> list[Row]:
                     )
                 )
                 del loaded, updated
+                rows += _corpus_rows(Path(scratch) / "corpus", docs, label)
     finally:
         qa.indexing.annotate = real_annotate
     return rows
+
+
+def _corpus_rows(folder: Path, docs, label: str) -> list[Row]:
+    """The articles as files: reading the folder whole, as a start does,
+    then again after one upload, as a running page does (`previous`: only
+    new or changed files are read)."""
+    from qa.corpus import load_corpus
+
+    folder.mkdir()
+    for doc in docs:
+        (folder / doc.id).write_text(f"{doc.title}\n\n{doc.text}\n", encoding="utf-8")
+    start = time.perf_counter()
+    whole = load_corpus(folder)
+    first = _since(start)
+    new = _new_article()
+    (folder / new.id).write_text(f"{new.title}\n\n{new.text}\n", encoding="utf-8")
+    start = time.perf_counter()
+    again = load_corpus(folder, previous=whole)
+    detail = f"{len(again.documents)} article files"
+    return [
+        Row("6 growth", f"{label} read the corpus folder", first, "s", detail),
+        Row("6 growth", f"{label} read it after one upload", _since(start), "s", detail),
+    ]
 
 
 def _since(start: float) -> float:

@@ -144,12 +144,12 @@ class Assistant:
             raise IndexUpdateError(f"the index could not be updated ({err}); {outcome}") from err
 
     def _reload(self, progress: bool) -> None:
-        """Reread the corpus, then update the index this assistant holds
+        """Reread the corpus (its changed files only), then update the index this assistant holds
         (`ensure_index(held=...)`: not read again from disk unless another
         process saved it since) and take the new state over in one step, so
         an answer sees the old collection or the new one, never a mix.
         Questions wait meanwhile: the update adds to the index they read."""
-        loaded = load_corpus(self.settings.corpus)
+        loaded = load_corpus(self.settings.corpus, previous=self.corpus)
         with self._lock:
             held = self.retriever.index
             known = held.manifest

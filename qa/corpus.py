@@ -11,7 +11,7 @@ import io
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import CorpusError
@@ -48,10 +48,24 @@ class SkippedFile:
 class Corpus:
     documents: tuple[Document, ...]
     skipped: tuple[SkippedFile, ...]
+    #: Each file's stat stamp (size, inode, mtime and ctime in ns) when it
+    #: was read, by path: `load_corpus(previous=...)` reads again only files
+    #: whose stamp changed.
+    stamps: dict[str, tuple[int, int, int, int]] = field(default_factory=dict, compare=False)
 
 
-def load_corpus(folder: Path | str) -> Corpus:
+def _stamp(path: Path) -> tuple[int, int, int, int]:
+    info = path.stat()
+    return (info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def load_corpus(folder: Path | str, previous: Corpus | None = None) -> Corpus:
     """Load every article file under `folder` (recursively, sorted by path).
+
+    With `previous` (this folder as loaded before), a file whose size,
+    inode, modification and change times are the ones it had then is not
+    read again: a running page that takes one upload into a collection of
+    thousands reads that one file, not all of them.
 
     Unreadable files are skipped with a warning naming them; a folder that is
     missing or holds no usable article is a `CorpusError`.
@@ -64,10 +78,23 @@ def load_corpus(folder: Path | str) -> Corpus:
         for p in root.rglob("*")
         if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
     )
+    old_stamps = previous.stamps if previous is not None else {}
+    read_docs = {d.path: d for d in previous.documents} if previous is not None else {}
+    read_skips = {f.path: f for f in previous.skipped} if previous is not None else {}
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
+    stamps = {}
     for path in files:
         doc_id = path.relative_to(root).as_posix()
+        # Stamped before it is read: a write in between shows at the next load.
+        stamp = stamps[str(path)] = _stamp(path)
+        if old_stamps.get(str(path)) == stamp:
+            if (doc := read_docs.get(str(path))) is not None and doc.id == doc_id:
+                documents.append(doc)
+                continue
+            if (skip := read_skips.get(str(path))) is not None:
+                skipped.append(skip)
+                continue
         try:
             documents.append(load_document(path, doc_id))
         except CorpusError as err:
@@ -76,7 +103,7 @@ def load_corpus(folder: Path | str) -> Corpus:
     if not documents:
         kinds = ", ".join(SUFFIXES)
         raise CorpusError(f"no readable article ({kinds}) in corpus folder {root}")
-    return Corpus(tuple(documents), tuple(skipped))
+    return Corpus(tuple(documents), tuple(skipped), stamps)
 
 
 def load_document(path: Path, doc_id: str) -> Document:

@@ -86,6 +86,8 @@ def test_growth_section_adds_one_article_writing_only_its_segment(tmp_path):
     assert peak["unit"] == resident["unit"] == "MiB"
     before = float(peak["detail"].split(", ")[1].split()[0])
     assert 0 < before < resident["value"] <= peak["value"]
+    assert rows["600 read it after one upload"]["detail"] == "101 article files"
+    assert rows["600 read the corpus folder"]["value"] > 0
 
 
 def test_benchmarks_ask_a_fixed_sample_of_every_kind():

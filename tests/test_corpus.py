@@ -187,3 +187,33 @@ def test_bad_pdfs_are_refused(tmp_path):
     fake.write_text("Ceci n'est pas un PDF.", encoding="utf-8")
     with pytest.raises(CorpusError, match="not a PDF"):
         load_document(fake, "fake.pdf")
+
+
+def test_a_reload_reads_only_the_files_that_changed(tmp_path, monkeypatch):
+    """A page taking one upload into a large collection reads that file, not
+    every article again; a file rewritten in place (same size) is read again."""
+    import os
+
+    import qa.corpus
+
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / name).write_text(f"Article {name}\n\nLe texte de {name}.\n", encoding="utf-8")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe pas de l'UTF-8")
+    first = load_corpus(tmp_path)
+    read, real = [], qa.corpus.load_document
+    monkeypatch.setattr(qa.corpus, "load_document", lambda p, i: read.append(i) or real(p, i))
+
+    again = load_corpus(tmp_path, previous=first)
+    assert read == [] and again == first
+
+    (tmp_path / "d.txt").write_text("Article d\n\nNouveau.\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Article b.txt\n\nLe texte de B.txt.\n", encoding="utf-8")
+    stat = (tmp_path / "b.txt").stat()
+    os.utime(tmp_path / "b.txt", ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and mtime
+    (tmp_path / "c.txt").unlink()
+    grown = load_corpus(tmp_path, previous=again)
+    assert sorted(read) == ["b.txt", "d.txt"]  # b's change time moved: read again
+    assert [d.id for d in grown.documents] == ["a.txt", "b.txt", "d.txt"]
+    assert "B.txt" in grown.documents[1].text
+    assert grown.documents[0] is first.documents[0]
+    assert [s.path for s in grown.skipped] == [str(tmp_path / "bad.txt")]
