@@ -159,17 +159,30 @@ class PassageTable(Sequence[Passage]):
 
     def __add__(self, other: PassageTable) -> PassageTable:  # type: ignore[override]
         """Both tables' rows, `self`'s first; the buffers are shared, not copied."""
-        if len(self._buffers) + len(other._buffers) > np.iinfo(np.int16).max:
+        return PassageTable.concat([self, other])
+
+    @staticmethod
+    def concat(tables: list[PassageTable]) -> PassageTable:
+        """The tables' rows one after another, joined once (a load joins
+        every segment's table: pairwise joins would copy the arrays and
+        rebuild the id map once per segment)."""
+        if sum(len(t._buffers) for t in tables) > np.iinfo(np.int16).max:
             raise ValueError("too many passage buffers: compact the index")
-        names = list(dict.fromkeys([*self.doc_ids, *other.doc_ids]))
+        names = list(dict.fromkeys(d for t in tables for d in t.doc_ids))
         code_of = {d: i for i, d in enumerate(names)}
-        recode = np.array([code_of[d] for d in other.doc_ids], dtype=np.int32)
+        buffers, buffer_of, codes = [], [], []
+        for t in tables:
+            buffer_of.append(t._buffer_of + len(buffers))
+            buffers += t._buffers
+            recode = np.array([code_of[d] for d in t.doc_ids], dtype=np.int32)
+            codes.append(recode[t.codes] if len(recode) else t.codes)
+        empty = PassageTable.empty()
         return PassageTable(
-            [*self._buffers, *other._buffers],
-            np.concatenate([self._buffer_of, other._buffer_of + len(self._buffers)]),
-            np.concatenate([self._starts, other._starts]),
-            np.concatenate([self._ends, other._ends]),
-            np.concatenate([self.codes, recode[other.codes] if len(recode) else other.codes]),
+            buffers,
+            np.concatenate([empty._buffer_of, *buffer_of]),
+            np.concatenate([empty._starts, *(t._starts for t in tables)]),
+            np.concatenate([empty._ends, *(t._ends for t in tables)]),
+            np.concatenate([empty.codes, *codes]),
             names,
         )
 

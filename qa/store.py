@@ -494,7 +494,7 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
     if manifest.ann:
         _verify(folder / manifest.ann["file"], manifest.ann["sha256"])
     dimension = manifest.build.get("model", {}).get("dimension")
-    passages = PassageTable.empty()
+    tables: list[PassageTable] = []
     blocks: list[Postings] = []
     notes: dict[tuple[str, str], DocumentNotes] = {}
     sentences: dict[tuple[str, str], np.ndarray] = {}
@@ -512,9 +512,10 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
         if len(set(counts.values())) != 1:
             detail = ", ".join(f"{k}={v}" for k, v in counts.items())
             raise IndexCorruptedError(str(where), f"counts disagree: {detail}")
-        passages = passages + rows
+        tables.append(rows)
         blocks.append(block)
         _read_segment_notes(where, segment["name"], dimension, notes, sentences)
+    passages = PassageTable.concat(tables)
     vectors = _read_vectors(folder, manifest, dimension)
     lexical = Lexical(blocks, **_bm25_parameters(manifest))
     live = live_rows(passages, manifest)
