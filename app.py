@@ -348,7 +348,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         return [(f"{a.title} ({a.id})", a.id) for a in listed]
 
     def state() -> str:
-        r, updated = assistant.report, assistant.retriever.index.manifest.updated
+        r, updated = assistant.report, assistant.retriever.store.manifest.updated
         return (
             f"Modèle : {settings.model} · {len(assistant.documents)} articles · "
             f"{r.passages} passages"

@@ -66,16 +66,16 @@ def child(index: str) -> None:
     from qa import Assistant, Settings
     from qa.corpus import load_corpus
     from qa.embedding import Embedder
-    from qa.indexing import ensure_index
     from qa.retrieval import Retriever
+    from qa.stores import open_store
 
     t1 = time.perf_counter()
     settings = Settings(index=Path(index))
     embedder = Embedder.from_settings(settings)
     t2 = time.perf_counter()
     corpus = load_corpus(settings.corpus)
-    stored, report = ensure_index(corpus.documents, settings, embedder)
-    assistant = Assistant(settings, corpus, embedder, Retriever(stored, embedder, settings), report)
+    store, report = open_store(corpus.documents, settings, embedder)
+    assistant = Assistant(settings, corpus, embedder, Retriever(store, embedder, settings), report)
     t3 = time.perf_counter()
     answer = assistant.ask("Quelle est la surface du nouveau bâtiment de Microsoft à Toulouse ?")
     t4 = time.perf_counter()

@@ -238,6 +238,7 @@ class Bench:
         """Whether the index finds the one article that answers a question
         (one of the added ones when it is the incremental run's new index)."""
         from qa.retrieval import Retriever
+        from qa.stores.files import FileStore
 
         number = self.made if new else self.made - 1
         if number < 0:
@@ -245,7 +246,7 @@ class Bench:
         else:
             question = f"Combien de salariés emploie Zorbix{number} ?"
             expected = f"zorbix_{number:03d}"
-        retriever = Retriever(stored, self._embedder(), self.settings)
+        retriever = Retriever(FileStore(stored, self.settings), self._embedder(), self.settings)
         hits = retriever.retrieve(question, "hybrid", 5).hits
         return bool(hits) and hits[0].passage.doc_id.startswith(expected)
 

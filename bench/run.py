@@ -6,7 +6,8 @@
 
 Sections: 1 query latency, 2 index build, 3 cold start, 4 scale, 5 memory
 (5 is measured with 3, in the same new processes), 6 growth (adding one
-article to a large index). Every time is a median
+article to a large index), 7 stores (files against Qdrant on the same
+data). Every time is a median
 over repeated runs in one process (cold start: over new processes).
 """
 
@@ -33,7 +34,7 @@ BENCH_INDEX = ROOT / "bench" / ".index"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated, from 1 to 6")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated, from 1 to 7")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the question set")
     parser.add_argument("--build-repeat", type=int, default=3, help="full builds per collection")
     parser.add_argument("--cold-repeat", type=int, default=5, help="new processes for 3 and 5")
@@ -47,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--french-passages", type=int, default=0, help="cached French passages used (0: all)"
     )
     parser.add_argument("--grow-sizes", default="100000,1000000", help="index sizes for section 6")
+    parser.add_argument("--store-sizes", default="20000", help="collection sizes for section 7")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write figures")
     parser.add_argument(
@@ -54,14 +56,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.sections = {s.strip() for s in args.sections.split(",") if s.strip()}
-    if not args.sections or not args.sections <= set("123456"):
+    if not args.sections or not args.sections <= set("1234567"):
         parser.error(
-            f"--sections takes numbers from 1 to 6, got {','.join(sorted(args.sections))!r}"
+            f"--sections takes numbers from 1 to 7, got {','.join(sorted(args.sections))!r}"
         )
     if args.quick:
         args.repeat = args.build_repeat = args.cold_repeat = 1
         args.synthetic_passages, args.sizes, args.bm25_passages = 120, "20000", 5000
         args.hnsw_max, args.grow_sizes, args.french_passages = 20000, "30000", 5000
+        args.store_sizes = "2000"
     return args
 
 
@@ -105,6 +108,11 @@ def main(argv: list[str] | None = None) -> None:
 
         for size in (int(s) for s in args.grow_sizes.split(",") if s.strip()):
             rows += _report(grow.run([size], args.hnsw_max))
+    if "7" in sections:
+        from bench import stores
+
+        sizes = [int(s) for s in args.store_sizes.split(",") if s.strip()]
+        rows += _report(stores.run(sizes, args.repeat))
     print()
     print(format_table(rows))
     payload = {

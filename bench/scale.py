@@ -239,6 +239,7 @@ class _FixedEmbedder:
 
 def _retrieval(stored, settings, qs: list[str], repeat: int) -> Spread:
     from qa.retrieval import Retriever
+    from qa.stores.files import FileStore
 
-    retriever = Retriever(stored, _FixedEmbedder(), settings)
+    retriever = Retriever(FileStore(stored, settings), _FixedEmbedder(), settings)
     return time_each(lambda q: retriever.search(q, "hybrid", settings.candidates), qs, repeat)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from qa.answer import Answer, SentenceIndex, build_answer
 from qa.corpus import Corpus, load_corpus
 from qa.embedding import Embedder
 from qa.errors import IndexUpdateError, InputError, QAError
-from qa.indexing import BuildReport, consistent, ensure_index
+from qa.indexing import BuildReport
 from qa.library import Article, Upload, add_articles, remove_article
 from qa.retrieval import Retrieval, Retriever
 from qa.settings import MODES, Mode, Settings
-from qa.store import Manifest, load_index, read_manifest
+from qa.store import Manifest
+from qa.stores import Store, open_store
 from qa.words import load_word_vectors
 
 
@@ -38,10 +39,7 @@ class Assistant:
         self.retriever = retriever
         self.report = report
         self.documents = {d.id: d for d in corpus.documents}
-        index = retriever.index
-        self.sentences = {
-            n.doc_id: SentenceIndex(n, index.sentence_vectors[n.doc_id]) for n in index.notes
-        }
+        self.sentences = Sentences(retriever.store)
 
     @classmethod
     def load(
@@ -75,15 +73,15 @@ class Assistant:
         loaded = load_corpus(settings.corpus)
         # Read now (about 1 s) rather than on the first question.
         load_word_vectors()
-        stored, report = ensure_index(
+        store, report = open_store(
             loaded.documents, settings, embedder, rebuild=rebuild, progress=progress
         )
-        return cls(settings, loaded, embedder, Retriever(stored, embedder, settings), report)
+        return cls(settings, loaded, embedder, Retriever(store, embedder, settings), report)
 
     def articles(self) -> list[Article]:
         """Every article of the collection, in corpus order, with its passages."""
-        counts = self.retriever.index.live_counts()
-        indexed = self.retriever.index.manifest.indexed
+        counts = self.retriever.store.live_counts()
+        indexed = self.retriever.store.manifest.indexed
         return [
             Article(d.id, d.title, d.date, d.path, counts.get(d.id, 0), d.sha256, indexed.get(d.id))
             for d in self.corpus.documents
@@ -144,24 +142,25 @@ class Assistant:
             raise IndexUpdateError(f"the index could not be updated ({err}); {outcome}") from err
 
     def _reload(self, progress: bool) -> None:
-        """Reread the corpus (its changed files only), then update the index this assistant holds
-        (`ensure_index(held=...)`: not read again from disk unless another
-        process saved it since) and take the new state over in one step, so
-        an answer sees the old collection or the new one, never a mix.
-        Questions wait meanwhile: the update adds to the index they read."""
+        """Reread the corpus (its changed files only), then update the store
+        this assistant holds (the files store updates the index in memory,
+        not read again from disk unless another process saved it since) and
+        take the new state over in one step, so an answer sees the old
+        collection or the new one, never a mix. Questions wait meanwhile:
+        the update adds to the index they read."""
         loaded = load_corpus(self.settings.corpus, previous=self.corpus)
         with self._lock:
-            held = self.retriever.index
+            held = self.retriever.store
             known = held.manifest
             try:
-                stored, report = ensure_index(
-                    loaded.documents, self.settings, self.embedder, progress=progress, held=held
+                store, report = held.update(
+                    loaded.documents, self.settings, self.embedder, progress
                 )
             except BaseException:
-                if not consistent(held):
+                if held.damaged():
                     self._restore(known)
                 raise
-            retriever = Retriever(stored, self.embedder, self.settings)
+            retriever = Retriever(store, self.embedder, self.settings)
             fresh = Assistant(self.settings, loaded, self.embedder, retriever, report)
             self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
 
@@ -169,11 +168,10 @@ class Assistant:
         """After an update that failed once the held index had taken new
         rows: the index as saved. When the failed save left the manifest
         `known` in place, that index with the corpus as it was; else what
-        is on disk now, opened as a start would."""
-        folder = self.settings.index
-        if read_manifest(folder) == known:
-            stored = load_index(folder, known)
-            self.retriever = Retriever(stored, self.embedder, self.settings)
+        is saved now, opened as a start would."""
+        saved = self.retriever.store.saved(known)
+        if saved is not None:
+            self.retriever = Retriever(saved, self.embedder, self.settings)
         else:
             fresh = self._open(self.settings, self.embedder)
             self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
@@ -267,6 +265,31 @@ class Assistant:
             warnings=warnings,
             parts=found.parts,
         )
+
+
+class Sentences(Mapping[str, SentenceIndex]):
+    """Each live document's sentence notes and vectors, read from the store
+    when the answer step first reaches the document, then kept: a question
+    reads a few documents, and a large collection's notes need not all be
+    held."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._read: dict[str, SentenceIndex] = {}
+
+    def __getitem__(self, doc_id: str) -> SentenceIndex:
+        found = self._read.get(doc_id)
+        if found is None:
+            if len(self._read) >= 4096:  # a bound for a large collection's long run
+                self._read.clear()
+            found = self._read[doc_id] = SentenceIndex(*self._store.sentences(doc_id))
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (d["id"] for d in self._store.manifest.documents)
+
+    def __len__(self) -> int:
+        return len(self._store.manifest.documents)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

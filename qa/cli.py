@@ -1,4 +1,4 @@
-"""`qa index | ask | list | add | remove | eval`: the command line over `Assistant`.
+"""`qa index | ask | list | add | remove | eval | export`: the command line over `Assistant`.
 
 Exit codes: 0 success, 1 a problem with the index or model (the message says
 how to fix it), 2 bad input (empty question, unknown mode, missing corpus),
@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--corpus", help="folder of articles (default: seeds/, or QA_CORPUS)")
     common.add_argument("--index", help="index folder (default: index/, or QA_INDEX)")
+    common.add_argument(
+        "--store",
+        help="where the index lives: files (default), qdrant:PATH or "
+        "qdrant+http://host:6333/COLLECTION (or QA_STORE)",
+    )
     parser = _Parser(prog="qa", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     index = commands.add_parser("index", parents=[common], help="build or update the index")
@@ -64,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         "remove", parents=[common], help="remove an article (its id, as `qa list` shows it)"
     )
     remove.add_argument("id", help="the article's id")
+    export = commands.add_parser(
+        "export", parents=[common], help="copy the files index into a Qdrant store"
+    )
+    export.add_argument(
+        "--to", required=True, metavar="STORE", help="qdrant:PATH or qdrant+http://host:6333/NAME"
+    )
     ev = commands.add_parser("eval", parents=[common], help="measure answers on a question set")
     ev.add_argument("--questions", default=str(QUESTIONS), help="JSON-lines question file")
     ev.add_argument(
@@ -119,15 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from qa.assistant import Assistant, check_question
 
-    settings = Settings.from_env(corpus=args.corpus, index=args.index)
+    settings = Settings.from_env(corpus=args.corpus, index=args.index, store=args.store)
+    where = settings.index if settings.store == "files" else settings.store
     if args.command == "index":
         assistant = Assistant.load(settings, rebuild=args.rebuild, progress=True)
         r = assistant.report
         print(
             f"index {r.status} ({r.reason}): {r.documents} documents, {r.passages} passages, "
-            f"{r.embedded} embedded, {r.reused} reused -> {settings.index}"
+            f"{r.embedded} embedded, {r.reused} reused -> {where}"
         )
         return 0
+    if args.command == "export":
+        return _export(args, settings)
     if args.command == "eval":
         return _eval(args, settings)
     if args.command in ("list", "add", "remove"):
@@ -153,6 +167,28 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(format_answer(answer, color=sys.stdout.isatty()))
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    """`qa export --to STORE`: the files index, brought up to date, copied."""
+    import time
+
+    from qa.assistant import Assistant
+    from qa.stores import export_store
+
+    Settings(store=args.to)  # a bad target is refused before the model loads
+    if settings.store != "files":
+        raise InputError(f"export reads the files store, not {settings.store!r}")
+    assistant = Assistant.load(settings, progress=True)
+    start = time.perf_counter()
+    copy = export_store(assistant.retriever.store, args.to, settings)
+    seconds = time.perf_counter() - start
+    manifest = copy.manifest
+    print(
+        f"exported {len(manifest.documents)} documents, {manifest.passages} passages "
+        f"-> {args.to} in {seconds:.1f} s"
+    )
     return 0
 
 

@@ -32,3 +32,8 @@ class IndexCorruptedError(QAError):
 class IndexUpdateError(QAError):
     """Indexing a change to the collection failed (a full disk, a crash of a
     writer); the index on disk and the answers are those of before."""
+
+
+class StoreError(QAError):
+    """The store `QA_STORE` names cannot be used: its client is not
+    installed, its server does not answer, or it holds something else."""

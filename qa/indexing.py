@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -164,7 +165,7 @@ def _ensure_index(
     records = document_records(docs)
     manifest = None if rebuild else read_manifest(folder)
     same = held is not None and manifest is not None and held.manifest == manifest
-    if manifest is not None and manifest.build == build and _unplaced(manifest) == records:
+    if manifest is not None and manifest.build == build and unplaced(manifest) == records:
         stored = held if same else load_index(folder, manifest)
         report = BuildReport("fresh", "index is up to date", len(docs), manifest.passages, 0, 0)
         return stored, report
@@ -173,7 +174,7 @@ def _ensure_index(
         reason = "rebuild requested" if rebuild else f"no index in {folder}"
         stored, embedded = _build(docs, settings, embedder, build, {}, {}, progress)
     elif manifest.build != build:
-        reason = _why_stale(manifest, build, records)
+        reason = why_stale(manifest, build, records)
         previous: dict[str, np.ndarray] = {}
         notes: dict[str, DocumentNotes] = {}
         same_model = manifest.build.get("model") == build["model"]
@@ -186,11 +187,11 @@ def _ensure_index(
                 notes = {n.sha256: n for n in old.notes}
         stored, embedded = _build(docs, settings, embedder, build, previous, notes, progress)
     else:
-        reason = _why_stale(manifest, build, records)
+        reason = why_stale(manifest, build, records)
         old = held if same else load_index(folder, manifest)
         stored, embedded = _update(old, docs, settings, embedder, progress)
         stored = _maintain(stored, settings)
-    times = _indexed_times(docs, manifest)
+    times = indexed_times(docs, manifest)
     stored.manifest = dataclasses.replace(stored.manifest, indexed=times)
     save_index(folder, stored)
     status = "built" if manifest is None else "updated"
@@ -208,13 +209,13 @@ def consistent(stored: StoredIndex) -> bool:
     return stored.vectors.ntotal == rows == segments == stored.lexical.count
 
 
-def _unplaced(manifest: Manifest) -> list[dict[str, Any]]:
+def unplaced(manifest: Manifest) -> list[dict[str, Any]]:
     """The manifest's documents as `document_records` gives them (without
     the segment that holds each)."""
     return [{k: v for k, v in d.items() if k != "segment"} for d in manifest.documents]
 
 
-def _indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dict[str, str]:
+def indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dict[str, str]:
     """When each document was indexed: kept from `manifest` for a document
     whose text did not change, now for the others."""
     now = utc_now()
@@ -227,23 +228,37 @@ def _indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dic
 
 def _previous_vectors(old: StoredIndex, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The vectors of `old`'s `rows` (flags, live rows only) and of their
-    documents' sentences, keyed by the text they embed: passages by their embedding
-    input, sentences by their own text, read from the old passages (a
-    sentence's offsets point into its document's old text)."""
-    previous: dict[str, np.ndarray] = {}
+    documents' sentences, keyed by the text they embed (`reusable_vectors`)."""
     titles = {d["id"]: d["title"] for d in old.manifest.documents}
     chosen = np.flatnonzero(rows)
     vectors = old.vectors.reconstruct_batch(chosen.astype(np.int64)) if len(chosen) else []
+    passages = [old.passages[row] for row in chosen]
+    reached = {p.doc_id for p in passages}
+    notes = [n for n in old.notes if n.doc_id in reached]
+    return reusable_vectors(passages, vectors, titles, notes, old.sentence_vectors)
+
+
+def reusable_vectors(
+    passages: list[Passage],
+    vectors: Sequence[np.ndarray],
+    titles: dict[str, str],
+    notes: list[DocumentNotes],
+    sentence_vectors: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Vectors an update may reuse, keyed by the text they embed: the
+    `passages`' (one of `vectors` each) by their embedding input, their
+    documents' sentences (`notes`, `sentence_vectors`) by their own text,
+    read from the old passages (a sentence's offsets point into its
+    document's old text)."""
+    previous: dict[str, np.ndarray] = {}
     by_doc: dict[str, list[Passage]] = {}
-    for row, vector in zip(chosen, vectors, strict=True):
-        passage = old.passages[row]
+    for passage, vector in zip(passages, vectors, strict=True):
         previous[_key(embedding_input(passage, titles[passage.doc_id]))] = vector
         by_doc.setdefault(passage.doc_id, []).append(passage)
-    for note in old.notes:
+    for note in notes:
         if note.doc_id not in by_doc:
             continue
-        sentence_vectors = old.sentence_vectors[note.doc_id]
-        for s, vector in zip(note.sentences, sentence_vectors, strict=True):
+        for s, vector in zip(note.sentences, sentence_vectors[note.doc_id], strict=True):
             # A sentence longer than a passage is in none: it is re-embedded.
             inside = next(
                 (p for p in by_doc[note.doc_id] if p.start <= s.start and s.end <= p.end), None
@@ -254,7 +269,7 @@ def _previous_vectors(old: StoredIndex, rows: np.ndarray) -> dict[str, np.ndarra
     return previous
 
 
-def _why_stale(manifest: Manifest, build: dict[str, Any], records: list[dict[str, Any]]) -> str:
+def why_stale(manifest: Manifest, build: dict[str, Any], records: list[dict[str, Any]]) -> str:
     changed = [key for key in build if manifest.build.get(key) != build[key]]
     if changed:
         return "settings changed: " + ", ".join(changed)
@@ -271,7 +286,7 @@ def _why_stale(manifest: Manifest, build: dict[str, Any], records: list[dict[str
 
 
 @dataclass(frozen=True)
-class _Segment:
+class Segment:
     """What a new segment holds, in memory, before it is appended."""
 
     passages: list[Passage]
@@ -282,14 +297,14 @@ class _Segment:
     embedded: int
 
 
-def _segment(
+def new_segment(
     docs: list[Document],
     settings: Settings,
     embedder: Embedder,
     previous: dict[str, np.ndarray],
     notes_by_hash: dict[str, DocumentNotes],
     progress: bool,
-) -> _Segment:
+) -> Segment:
     """Chunk, embed (or reuse), analyse and annotate `docs`."""
     passages = chunk_documents(
         tuple(docs), settings.passage_chars, settings.passage_max_chars, settings.passage_overlap
@@ -314,7 +329,7 @@ def _segment(
         by_doc[note.doc_id] = sentence_vectors[at : at + len(note.sentences)]
         at += len(note.sentences)
     block = Postings.build(analyze(p.text) for p in passages)
-    return _Segment(passages, vectors, block, {n.doc_id: n for n in notes}, by_doc, embedded)
+    return Segment(passages, vectors, block, {n.doc_id: n for n in notes}, by_doc, embedded)
 
 
 def _build(
@@ -327,7 +342,7 @@ def _build(
     progress: bool,
 ) -> tuple[StoredIndex, int]:
     """A new index of `docs` in one unsaved segment."""
-    new = _segment(list(docs), settings, embedder, previous, notes_by_hash, progress)
+    new = new_segment(list(docs), settings, embedder, previous, notes_by_hash, progress)
     documents = [{**r, "segment": ""} for r in document_records(docs)]
     segments = [{"name": "", "passages": len(new.passages), "files": {}}]
     manifest = Manifest(FORMAT_VERSION, build, documents, len(new.passages), segments)
@@ -367,7 +382,7 @@ def _update(
     previous = _previous_vectors(old, dying)
     old_notes = {n.doc_id: n for n in old.notes}
     notes_by_hash = {old_notes[i].sha256: old_notes[i] for i in gone}
-    new = _segment(fresh, settings, embedder, previous, notes_by_hash, progress)
+    new = new_segment(fresh, settings, embedder, previous, notes_by_hash, progress)
 
     documents = [
         {**r, "segment": before[r["id"]]["segment"] if r["id"] in kept else ""} for r in records

