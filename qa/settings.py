@@ -36,14 +36,17 @@ class StoreLocation:
     #: (`?shards=6&replicas=2`; 0 leaves Qdrant's defaults).
     shards: int = 0
     replicas: int = 0
+    #: `qdrant-edge:PATH`: Qdrant's own engine embedded (qdrant-edge-py), not
+    #: qdrant-client's local mode.
+    edge: bool = False
 
     @classmethod
     def parse(cls, value: str) -> StoreLocation:
-        """`files`, `qdrant:PATH` or
+        """`files`, `qdrant:PATH`, `qdrant-edge:PATH` or
         `qdrant+http(s)://host:port/COLLECTION[?shards=N&replicas=M]`; an
-        `InputError` that shows the three forms for anything else."""
+        `InputError` that shows the forms for anything else."""
         value = value.strip()
-        forms = "files, qdrant:PATH or qdrant+http://host:6333/COLLECTION"
+        forms = "files, qdrant:PATH, qdrant-edge:PATH or qdrant+http://host:6333/COLLECTION"
         if value == "files":
             return cls("files")
         if value.startswith(("qdrant+http://", "qdrant+https://")):
@@ -62,11 +65,13 @@ class StoreLocation:
                     )
                 counts[name] = int(number)
             return cls("qdrant", url=f"{scheme}://{host}", collection=collection, **counts)
-        if value.startswith("qdrant:"):
-            path = value.removeprefix("qdrant:")
-            if not path:
-                raise InputError(f"store {value!r} names no folder; use {forms}")
-            return cls("qdrant", path=path, collection="passages")
+        for prefix in ("qdrant:", "qdrant-edge:"):
+            if value.startswith(prefix):
+                path = value.removeprefix(prefix)
+                if not path:
+                    raise InputError(f"store {value!r} names no folder; use {forms}")
+                edge = prefix == "qdrant-edge:"
+                return cls("qdrant", path=path, collection="passages", edge=edge)
         raise InputError(f"unknown store {value!r}; use {forms}")
 
 
@@ -78,7 +83,8 @@ class Settings:
     corpus: Path = field(default=ROOT / "seeds")
     index: Path = field(default=ROOT / "index")
     #: Where the index lives (`qa.stores`): `files` (FAISS and BM25 files in
-    #: `index`), `qdrant:PATH` (Qdrant embedded, in a local folder) or
+    #: `index`), `qdrant:PATH` (qdrant-client's embedded local mode, for tests
+    #: and small collections), `qdrant-edge:PATH` (Qdrant's engine embedded) or
     #: `qdrant+http://host:6333/COLLECTION` (a Qdrant server or cluster).
     store: str = "files"
     #: sentence-transformers model: `multilingual-e5-small` (built on first use

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,11 +35,15 @@ ARTICLE = (
 ).encode()
 
 
-@pytest.fixture(scope="module")
-def qdrant_assistant(assistant, tmp_path_factory):
+#: Qdrant's two embedded forms: qdrant-client's local mode and Qdrant Edge.
+EMBEDDED = ("qdrant", "qdrant-edge")
+
+
+@pytest.fixture(scope="module", params=EMBEDDED)
+def qdrant_assistant(request, assistant, tmp_path_factory):
     """The session's index copied into an embedded Qdrant folder, then
     opened through `QA_STORE` as any entry point would."""
-    target = f"qdrant:{tmp_path_factory.mktemp('qdrant')}"
+    target = f"{request.param}:{tmp_path_factory.mktemp('qdrant')}"
     export_store(assistant.retriever.store, target, assistant.settings)
     return Assistant.load(assistant.settings.with_(store=target))
 
@@ -56,10 +61,19 @@ def test_store_settings_name_three_forms():
             "qdrant", url="https://q.example:6333", collection="news", shards=6, replicas=2
         )
     )
+    assert StoreLocation.parse("qdrant-edge:/data/q") == StoreLocation(
+        "qdrant", path="/data/q", collection="passages", edge=True
+    )
     assert Settings.from_env({"QA_STORE": "qdrant:/tmp/x"}).store_location.path == "/tmp/x"
     with pytest.raises(InputError, match="shards=N"):
         Settings(store="qdrant+http://node1:6333/news?shards=0")
-    for bad in ("qdrant:", "qdrant+http://node1:6333", "qdrant+http://node1:6333/a/b", "redis://x"):
+    for bad in (
+        "qdrant:",
+        "qdrant-edge:",
+        "qdrant+http://node1:6333",
+        "qdrant+http://node1:6333/a/b",
+        "redis://x",
+    ):
         with pytest.raises(InputError, match="qdrant:PATH"):
             Settings(store=bad)
 
@@ -104,8 +118,9 @@ def _count(store: QdrantStore) -> int:
     return store.client.count(store.passage_collection, exact=True).count
 
 
-def test_the_qdrant_store_grows_shrinks_and_reopens(assistant, corpus_copy, tmp_path):
-    settings = assistant.settings.with_(corpus=corpus_copy, store=f"qdrant:{tmp_path / 'q'}")
+@pytest.mark.parametrize("kind", EMBEDDED)
+def test_the_qdrant_store_grows_shrinks_and_reopens(assistant, corpus_copy, tmp_path, kind):
+    settings = assistant.settings.with_(corpus=corpus_copy, store=f"{kind}:{tmp_path / 'q'}")
     export_store(assistant.retriever.store, settings.store, settings)
     grown = Assistant.load(settings)
     before = grown.report.passages
@@ -135,13 +150,14 @@ def test_the_qdrant_store_grows_shrinks_and_reopens(assistant, corpus_copy, tmp_
     assert hits and all(h.passage.doc_id != "Zorbix_a_Albi.txt" for h in hits)
 
 
+@pytest.mark.parametrize("kind", EMBEDDED)
 def test_an_update_interrupted_before_it_went_live_is_undone(
-    assistant, corpus_copy, tmp_path, monkeypatch
+    assistant, corpus_copy, tmp_path, monkeypatch, kind
 ):
     """A crash after the new points are written but before the manifest
     makes them live: answers stay those of before, and the next open
     deletes the orphans."""
-    settings = assistant.settings.with_(corpus=corpus_copy, store=f"qdrant:{tmp_path / 'q'}")
+    settings = assistant.settings.with_(corpus=corpus_copy, store=f"{kind}:{tmp_path / 'q'}")
     export_store(assistant.retriever.store, settings.store, settings)
     held = Assistant.load(settings)
     before = held.report.passages
@@ -170,10 +186,13 @@ def test_an_update_interrupted_before_it_went_live_is_undone(
     assert "12 salariés" in reopened.ask("Combien de salariés emploie Zorbix ?").excerpts[0].text
 
 
-def test_without_qdrant_client_the_error_says_what_to_install(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "qdrant_client", None)
+@pytest.mark.parametrize(
+    ("kind", "module"), [("qdrant", "qdrant_client"), ("qdrant-edge", "qdrant_edge")]
+)
+def test_without_the_package_the_error_says_what_to_install(monkeypatch, tmp_path, kind, module):
+    monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(StoreError, match="pip install"):
-        connect(StoreLocation.parse(f"qdrant:{tmp_path}"))
+        connect(StoreLocation.parse(f"{kind}:{tmp_path}"))
 
 
 def test_a_folder_another_process_holds_is_a_clear_error(tmp_path):
@@ -196,6 +215,35 @@ def test_a_folder_another_process_holds_is_a_clear_error(tmp_path):
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(StoreError, match="cannot be opened"):
             connect(StoreLocation.parse(f"qdrant:{tmp_path}"))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_an_edge_folder_another_process_holds_is_a_clear_error(tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+                import time
+                from qdrant_client import models
+                from qa.stores.edge import EdgeClient
+                client = EdgeClient({str(tmp_path)!r})
+                client.create_collection("passages", {{}}, {{"bm25": models.SparseVectorParams()}})
+                print("ready", flush=True)
+                time.sleep(60)
+            """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        client = connect(StoreLocation.parse(f"qdrant-edge:{tmp_path}"))
+        with pytest.raises(StoreError, match="cannot be opened"):
+            client.retrieve("passages", ids=[1])
     finally:
         holder.kill()
         holder.wait()

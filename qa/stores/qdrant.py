@@ -61,7 +61,7 @@ from qa.indexing import (
 from qa.lexical import Postings
 from qa.settings import Mode, Settings, StoreLocation
 from qa.store import FORMAT_VERSION, Manifest, utc_now
-from qa.stores import Candidates, Store, lucene_idf
+from qa.stores import Candidates, Store
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,28 @@ def _models() -> Any:
 def _close_clients() -> None:
     """Close the local clients while the interpreter can still run their
     cleanup (left to garbage collection, it fails at exit)."""
-    for client in _CLIENTS.values():
+    for key in list(_CLIENTS):
+        _release(key)
+
+
+def disconnect(location: StoreLocation) -> None:
+    """Close the process's client of an embedded folder (before the folder
+    is deleted, say); the next `connect` opens it again."""
+    _release(_key(location))
+
+
+def _key(location: StoreLocation) -> str:
+    return f"{'edge' if location.edge else 'local'}:{location.path}"
+
+
+def _release(key: str) -> None:
+    client = _CLIENTS.pop(key, None)
+    if client is None:
+        return
+    try:
         client.close()
-    _CLIENTS.clear()
+    except Exception as err:  # a folder deleted under it: nothing left to save
+        log.warning("closing the Qdrant client of %s: %s", key, err)
 
 
 def connect(location: StoreLocation) -> Any:
@@ -133,10 +152,15 @@ def connect(location: StoreLocation) -> Any:
     from qdrant_client import QdrantClient
 
     if location.path:
-        client = _CLIENTS.get(location.path)
-        if client is None:
+        key = _key(location)
+        client = _CLIENTS.get(key)
+        if client is None and location.edge:
+            from qa.stores.edge import EdgeClient
+
+            client = _CLIENTS[key] = EdgeClient(location.path)
+        elif client is None:
             try:
-                client = _CLIENTS[location.path] = QdrantClient(path=location.path)
+                client = _CLIENTS[key] = QdrantClient(path=location.path)
             except RuntimeError as err:  # the folder is locked by another process
                 raise StoreError(
                     f"the Qdrant folder {location.path} cannot be opened: {err}"
@@ -327,6 +351,8 @@ class QdrantStore(Store):
         )
         self._write_manifest()
         self._finish()
+        if self.location.edge:
+            self.client.optimize()
 
     def _finish(self) -> None:
         """Complete what an update (this one, or one a crash interrupted) left:
@@ -425,31 +451,28 @@ class QdrantStore(Store):
         dense: dict[int, float],
         lexical: dict[int, float],
     ) -> None:
-        """Fill `dense` and `lexical` for `ids` from their stored vectors."""
-        points = self.client.retrieve(self.passage_collection, ids=ids, with_vectors=True)
-        idf = self._idf(sparse.indices)
-        weight = {
-            t: q * idf.get(t, 0.0) for t, q in zip(sparse.indices, sparse.values, strict=True)
-        }
-        for point in points:
-            point_id = int(point.id)
-            self._remember(point_id, point.payload)
-            if point_id not in dense:
-                dense[point_id] = float(np.dot(point.vector["dense"], vector))
-            if point_id not in lexical and weight:
-                terms = point.vector.get("bm25")
-                score = 0.0
-                if terms is not None:
-                    for t, value in zip(terms.indices, terms.values, strict=True):
-                        score += weight.get(t, 0.0) * value
-                if score > 0:
-                    lexical[point_id] = score
-
-    def _idf(self, term_ids: Sequence[int]) -> dict[int, float]:
-        """Lucene's idf of each sparse term id (Qdrant's IDF modifier)."""
-        points = self.client.retrieve(self.term_collection, ids=list(term_ids))
-        count = self._state.rows
-        return {int(p.id): lucene_idf(int(p.payload["df"]), count) for p in points}
+        """Fill `dense` and `lexical` for `ids`: the cosine from their stored
+        vectors, BM25 from a sparse query kept to them (Qdrant scores it,
+        with the collection's idf)."""
+        models = _models()
+        lacking = [i for i in ids if i not in dense]
+        if lacking:
+            points = self.client.retrieve(
+                self.passage_collection, ids=lacking, with_vectors=["dense"]
+            )
+            rows = np.asarray([p.vector["dense"] for p in points], dtype=np.float32)
+            for point, score in zip(points, (rows @ vector).tolist(), strict=True):
+                self._remember(int(point.id), point.payload)
+                dense[int(point.id)] = score
+        lacking = [i for i in ids if i not in lexical]
+        if lacking and sparse.indices:
+            within = models.Filter(must=[models.HasIdCondition(has_id=lacking)])
+            request = models.QueryRequest(
+                query=sparse, using="bm25", limit=len(lacking), filter=within, with_payload=True
+            )
+            (answer,) = self.client.query_batch_points(self.passage_collection, requests=[request])
+            for point in answer.points:
+                lexical[int(point.id)] = float(point.score)
 
     def _remember(self, point_id: int, payload: dict[str, Any]) -> None:
         """Keep a found passage, so that `passages` does not read it again."""
@@ -458,9 +481,9 @@ class QdrantStore(Store):
         self._seen[point_id] = _passage(payload)
 
     def _search_params(self, limit: int) -> Any:
-        """HNSW search breadth, for a server: the embedded form searches
-        exhaustively (and warns at any search parameter)."""
-        if not self.location.url:
+        """HNSW search breadth, for a server or Edge: qdrant-client's local
+        mode searches exhaustively (and warns at any search parameter)."""
+        if not self.location.url and not self.location.edge:
             return None
         return _models().SearchParams(hnsw_ef=max(self.settings.hnsw_ef_search, limit))
 
@@ -562,6 +585,7 @@ class QdrantStore(Store):
                         comparator=models.MultiVectorComparator.MAX_SIM
                     ),
                     hnsw_config=models.HnswConfigDiff(m=0),  # read by id, never searched
+                    on_disk=True,  # 3.7 a passage: the largest part, and rarely read
                 )
             },
         )
