@@ -170,27 +170,40 @@ def _ensure_index(
         report = BuildReport("fresh", "index is up to date", len(docs), manifest.passages, 0, 0)
         return stored, report
 
-    if manifest is None:
-        reason = "rebuild requested" if rebuild else f"no index in {folder}"
-        stored, embedded = _build(docs, settings, embedder, build, {}, {}, progress)
-    elif manifest.build != build:
-        reason = why_stale(manifest, build, records)
-        previous: dict[str, np.ndarray] = {}
-        notes: dict[str, DocumentNotes] = {}
-        same_model = manifest.build.get("model") == build["model"]
-        same_pipeline = manifest.build.get("annotations") == build["annotations"]
-        if same_model or same_pipeline:
-            old = load_index(folder, manifest)
-            if same_model:
-                previous = _previous_vectors(old, old.live)
-            if same_pipeline:
-                notes = {n.sha256: n for n in old.notes}
-        stored, embedded = _build(docs, settings, embedder, build, previous, notes, progress)
+    previous: dict[str, np.ndarray] = {}
+    notes: dict[str, DocumentNotes] = {}
+    if manifest is None or manifest.build != build:
+        if manifest is None:
+            reason = "rebuild requested" if rebuild else f"no index in {folder}"
+        else:
+            reason = why_stale(manifest, build, records)
+            same_model = manifest.build.get("model") == build["model"]
+            same_pipeline = manifest.build.get("annotations") == build["annotations"]
+            if same_model or same_pipeline:
+                old = load_index(folder, manifest)
+                if same_model:
+                    previous = _previous_vectors(old, old.live)
+                if same_pipeline:
+                    notes = {n.sha256: n for n in old.notes}
+        targets = build_steps(docs, {}, settings.build_step)
+        stored, embedded = _build(targets[0], settings, embedder, build, previous, notes, progress)
     else:
         reason = why_stale(manifest, build, records)
-        old = held if same else load_index(folder, manifest)
-        stored, embedded = _update(old, docs, settings, embedder, progress)
+        stored = held if same else load_index(folder, manifest)
+        before = {d["id"]: (d["sha256"], d["title"]) for d in manifest.documents}
+        targets = build_steps(docs, before, settings.build_step)
+        stored, embedded = _update(stored, targets[0], settings, embedder, progress)
         stored = _maintain(stored, settings)
+    for target in targets[1:]:
+        # A long build or update is saved every `build_step` documents: an
+        # interrupted one resumes from there (the next run updates it).
+        stored.manifest = dataclasses.replace(
+            stored.manifest, indexed=indexed_times(_placed(stored, docs), manifest)
+        )
+        save_index(folder, stored)
+        stored, more = _update(stored, target, settings, embedder, progress, previous, notes)
+        stored = _maintain(stored, settings)
+        embedded += more
     times = indexed_times(docs, manifest)
     stored.manifest = dataclasses.replace(stored.manifest, indexed=times)
     save_index(folder, stored)
@@ -199,6 +212,32 @@ def _ensure_index(
     report = BuildReport(status, reason, len(docs), count, embedded, count - embedded)
     log.info("index %s (%s): %d passages, %d embedded", status, reason, count, embedded)
     return stored, report
+
+
+def build_steps(
+    docs: tuple[Document, ...], before: dict[str, tuple[str, str]], size: int
+) -> list[tuple[Document, ...]]:
+    """The collections a build or update goes through, each with up to
+    `size` more new or changed documents than the one before (changed ones
+    first, so that no indexed article is missing for long); the last is
+    `docs`. `before`: the indexed documents' sha256 and title, by id."""
+    fresh = [d for d in docs if before.get(d.id) != (d.sha256, d.title)]
+    if len(fresh) <= size:
+        return [docs]
+    fresh.sort(key=lambda d: d.id not in before)
+    steps = []
+    for end in range(size, len(fresh), size):
+        taken = {d.id for d in fresh[:end]}
+        steps.append(
+            tuple(d for d in docs if d.id in taken or before.get(d.id) == (d.sha256, d.title))
+        )
+    return [*steps, docs]
+
+
+def _placed(stored: StoredIndex, docs: tuple[Document, ...]) -> tuple[Document, ...]:
+    """The documents of `docs` that `stored` holds."""
+    held = {d["id"] for d in stored.manifest.documents}
+    return tuple(d for d in docs if d.id in held)
 
 
 def consistent(stored: StoredIndex) -> bool:
@@ -365,10 +404,14 @@ def _update(
     settings: Settings,
     embedder: Embedder,
     progress: bool,
+    reuse: dict[str, np.ndarray] | None = None,
+    reuse_notes: dict[str, DocumentNotes] | None = None,
 ) -> tuple[StoredIndex, int]:
     """`old` with the new and changed documents of `docs` appended as one
     unsaved segment and the removed and replaced ones' rows dead. Only the
-    replaced rows' vectors are read for reuse, not the whole index."""
+    replaced rows' vectors are read for reuse, not the whole index
+    (`reuse` and `reuse_notes` add vectors and notes of an index being
+    rebuilt)."""
     before = {d["id"]: d for d in old.manifest.documents}
     records = document_records(docs)
     kept = {
@@ -379,9 +422,9 @@ def _update(
     fresh = [d for d in docs if d.id not in kept]
     gone = {i for i in before if i not in kept}
     dying = old.live & old.passages.rows_of(gone)
-    previous = _previous_vectors(old, dying)
+    previous = {**(reuse or {}), **_previous_vectors(old, dying)}
     old_notes = {n.doc_id: n for n in old.notes}
-    notes_by_hash = {old_notes[i].sha256: old_notes[i] for i in gone}
+    notes_by_hash = {**(reuse_notes or {}), **{old_notes[i].sha256: old_notes[i] for i in gone}}
     new = new_segment(fresh, settings, embedder, previous, notes_by_hash, progress)
 
     documents = [

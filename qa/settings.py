@@ -105,6 +105,9 @@ class Settings:
     threads: int = 0
     #: Passage windows: whole sentences up to `passage_chars`, sharing
     #: `passage_overlap` sentences; a longer sentence is cut at `passage_max_chars`.
+    #: A build or a large update is saved every `build_step` new or changed
+    #: documents: an interrupted one resumes from the last save.
+    build_step: int = 2000
     passage_chars: int = 800
     passage_max_chars: int = 1000
     passage_overlap: int = 1
@@ -179,6 +182,7 @@ class Settings:
             "hnsw_ef_search",
             "batch_size",
             "gpu_batch_size",
+            "build_step",
         ):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -322,3 +322,61 @@ def test_a_graph_ending_inside_a_merged_segment_still_loads(corpus_copy, tmp_pat
         "8 recrutements"
         in assistant.ask("Combien de recrutements annonce la brève 1 ?").excerpts[0].text
     )
+
+
+def test_a_long_build_goes_in_steps_changed_documents_first(documents):
+    from qa.indexing import build_steps
+
+    docs = tuple(documents)
+    assert build_steps(docs, {}, 10) == [docs]
+    steps = build_steps(docs, {}, 2)
+    assert [len(s) for s in steps] == [2, 4, 5] and steps[-1] == docs
+    before = {d.id: (d.sha256, d.title) for d in docs[:3]}
+    before[docs[2].id] = ("changed", docs[2].title)
+    steps = build_steps(docs, before, 1)
+    # Two unchanged documents stay throughout; the changed one comes first.
+    assert [{d.id for d in s} - set(before) for s in steps] == [
+        set(),
+        {docs[3].id},
+        {docs[3].id, docs[4].id},
+    ]
+    assert all(docs[2].id in {d.id for d in s} for s in steps[1:]) and docs[2] in steps[0]
+
+
+@pytest.mark.parametrize("store", ["files", "qdrant-edge"])
+def test_an_interrupted_build_resumes_from_its_last_step(
+    assistant, corpus_copy, tmp_path, monkeypatch, store
+):
+    """A build saved every two articles, killed in its second step: the next
+    start embeds only what was not saved, and answers as a whole build."""
+    import qa.embedding
+
+    target = "files" if store == "files" else f"{store}:{tmp_path / 'q'}"
+    settings = assistant.settings.with_(
+        corpus=corpus_copy, index=tmp_path / "index", store=target, build_step=2
+    )
+    real, calls = qa.embedding.Embedder.encode_passages, []
+
+    def dies_in_step_two(self, texts, progress=False):
+        calls.append(len(texts))
+        if len(calls) == 3:  # step one embedded its passages, then its sentences
+            raise KeyboardInterrupt
+        return real(self, texts, progress)
+
+    monkeypatch.setattr(qa.embedding.Embedder, "encode_passages", dies_in_step_two)
+    with pytest.raises(KeyboardInterrupt):
+        Assistant.load(settings)
+    monkeypatch.setattr(qa.embedding.Embedder, "encode_passages", real)
+    resumed = Assistant.load(settings)
+    assert resumed.report.status == "updated"
+    assert 0 < resumed.report.embedded < resumed.report.passages
+    assert resumed.report.embedded + calls[0] == resumed.report.passages
+
+    def summary(articles):
+        return [(a.id, a.passages, a.sha256) for a in articles]
+
+    assert summary(resumed.articles()) == summary(assistant.articles())
+    question = "Combien d'entreprises accueille la Cité numérique ?"
+    assert [e.text for e in resumed.ask(question).excerpts] == [
+        e.text for e in assistant.ask(question).excerpts
+    ]

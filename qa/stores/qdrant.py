@@ -51,6 +51,7 @@ from qa.indexing import (
     BuildReport,
     Segment,
     build_settings,
+    build_steps,
     document_records,
     indexed_times,
     new_segment,
@@ -231,18 +232,19 @@ class QdrantStore(Store):
             self._manifest = Manifest(FORMAT_VERSION, build, [], 0, [])
             self._state = _State()
             self._gens = {}
-            new = new_segment(list(docs), self.settings, embedder, {}, {}, progress)
-            self._apply(records, indexed_times(docs, manifest), new, set(), [])
             status = "built"
         else:
             reason = why_stale(manifest, build, records)
-            new = self._append(docs, embedder, progress)
             status = "updated"
+        before = {d["id"]: (d["sha256"], d["title"]) for d in self.manifest.documents}
+        embedded = 0
+        # Every `build_step` new or changed documents are written and made
+        # live: an interrupted build resumes from there.
+        for target in build_steps(docs, before, self.settings.build_step):
+            embedded += self._append(target, embedder, progress, manifest).embedded
         count = self.manifest.passages
-        report = BuildReport(status, reason, len(docs), count, new.embedded, count - new.embedded)
-        log.info(
-            "qdrant index %s (%s): %d passages, %d embedded", status, reason, count, new.embedded
-        )
+        report = BuildReport(status, reason, len(docs), count, embedded, count - embedded)
+        log.info("qdrant index %s (%s): %d passages, %d embedded", status, reason, count, embedded)
         return self, report
 
     @classmethod
@@ -259,9 +261,16 @@ class QdrantStore(Store):
         store._apply(unplaced(manifest), dict(manifest.indexed), contents, set(), [])
         return store
 
-    def _append(self, docs: tuple[Document, ...], embedder: Embedder, progress: bool) -> Segment:
+    def _append(
+        self,
+        docs: tuple[Document, ...],
+        embedder: Embedder,
+        progress: bool,
+        known: Manifest | None = None,
+    ) -> Segment:
         """Write the new and changed documents of `docs`, drop the removed
-        and replaced ones; vectors of their unchanged texts are reused."""
+        and replaced ones; vectors of their unchanged texts are reused.
+        `known`: the manifest whose indexing times unchanged documents keep."""
         before = {d["id"]: d for d in self.manifest.documents}
         kept = {
             d.id
@@ -281,7 +290,8 @@ class QdrantStore(Store):
         )
         notes_by_hash = {n.sha256: n for n, _ in notes}
         new = new_segment(fresh, self.settings, embedder, previous, notes_by_hash, progress)
-        self._apply(document_records(docs), indexed_times(docs, self.manifest), new, gone, dying)
+        times = indexed_times(docs, known or self.manifest)
+        self._apply(document_records(docs), times, new, gone, dying)
         return new
 
     def _apply(
