@@ -249,6 +249,12 @@ def test_an_edge_folder_another_process_holds_is_a_clear_error(tmp_path):
         holder.wait()
 
 
+def test_a_server_that_does_not_answer_is_a_clear_error(assistant):
+    settings = assistant.settings.with_(store="qdrant+http://127.0.0.1:9/news")
+    with pytest.raises(StoreError, match="did not answer"):
+        Assistant.load(settings)
+
+
 def test_cli_exports_then_answers_from_qdrant(capsys, index_dir, seeds, tmp_path):
     target = f"qdrant:{tmp_path / 'q'}"
     common = ["--corpus", str(seeds), "--index", str(index_dir)]

@@ -199,11 +199,15 @@ class QdrantStore(Store):
         rebuild: bool = False,
         progress: bool = False,
     ) -> tuple[QdrantStore, BuildReport]:
+        from qdrant_client.http.exceptions import ApiException
+
         store = cls(connect(location), location, settings)
         try:
             return store._sync(docs, embedder, rebuild, progress)
-        except (OSError, ConnectionError) as err:
-            raise StoreError(f"Qdrant at {location.url or location.path} failed: {err}") from err
+        except (OSError, ApiException) as err:  # a server down, refusing, or too old
+            raise StoreError(
+                f"Qdrant at {location.url or location.path} did not answer as expected: {err}"
+            ) from err
 
     def update(
         self, docs: tuple[Document, ...], settings: Settings, embedder: Embedder, progress: bool
