@@ -3,7 +3,8 @@
 - `files` (the default): FAISS, BM25 term counts, passages and spaCy notes as
   plain files under `settings.index` (`qa.store`, `qa.indexing`); embedded,
   nothing to start.
-- `qdrant:PATH` (Qdrant's embedded form, a local folder) or
+- `qdrant-edge:PATH` (Qdrant's engine embedded, `qa.stores.edge`),
+  `qdrant:PATH` (qdrant-client's local mode, for tests) or
   `qdrant+http://host:6333/COLLECTION` (a server or cluster): the same
   passages, dense vectors in Qdrant's HNSW and the project's own French BM25
   weights as sparse vectors (`qa.stores.qdrant`).
