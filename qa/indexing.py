@@ -190,8 +190,7 @@ def _ensure_index(
     else:
         reason = why_stale(manifest, build, records)
         stored = held if same else load_index(folder, manifest)
-        before = {d["id"]: (d["sha256"], d["title"]) for d in manifest.documents}
-        targets = build_steps(docs, before, settings.build_step)
+        targets = build_steps(docs, versions(manifest), settings.build_step)
         stored, embedded = _update(stored, targets[0], settings, embedder, progress)
         stored = _maintain(stored, settings)
     for target in targets[1:]:
@@ -232,6 +231,24 @@ def build_steps(
             tuple(d for d in docs if d.id in taken or before.get(d.id) == (d.sha256, d.title))
         )
     return [*steps, docs]
+
+
+def versions(manifest: Manifest) -> dict[str, tuple[str, str]]:
+    """Each indexed document's sha256 and title, by id: a document of the
+    corpus with other ones is new or changed."""
+    return {d["id"]: (d["sha256"], d["title"]) for d in manifest.documents}
+
+
+def changes(
+    docs: tuple[Document, ...], manifest: Manifest
+) -> tuple[set[str], list[Document], set[str]]:
+    """What an update of the index of `manifest` to `docs` does: the ids of
+    the documents it keeps as they are, the documents it adds (new or
+    changed), and the ids of those whose indexed text goes (removed or
+    changed)."""
+    before = versions(manifest)
+    kept = {d.id for d in docs if before.get(d.id) == (d.sha256, d.title)}
+    return kept, [d for d in docs if d.id not in kept], {i for i in before if i not in kept}
 
 
 def _placed(stored: StoredIndex, docs: tuple[Document, ...]) -> tuple[Document, ...]:
@@ -414,13 +431,7 @@ def _update(
     rebuilt)."""
     before = {d["id"]: d for d in old.manifest.documents}
     records = document_records(docs)
-    kept = {
-        d.id
-        for d in docs
-        if d.id in before and (before[d.id]["sha256"], before[d.id]["title"]) == (d.sha256, d.title)
-    }
-    fresh = [d for d in docs if d.id not in kept]
-    gone = {i for i in before if i not in kept}
+    kept, fresh, gone = changes(docs, old.manifest)
     dying = old.live & old.passages.rows_of(gone)
     previous = {**(reuse or {}), **_previous_vectors(old, dying)}
     old_notes = {n.doc_id: n for n in old.notes}
@@ -482,19 +493,25 @@ def _maintain(stored: StoredIndex, settings: Settings) -> StoredIndex:
     return _merge_tail(stored, first)
 
 
-def compact(stored: StoredIndex, settings: Settings) -> StoredIndex:
-    """Every live row in one unsaved segment, in the same order; the vector
-    index rebuilt from the stored vectors (nothing is re-embedded) with the
-    type the live count calls for, the term counts merged, not re-analysed."""
-    keep = stored.live
-    rows = np.flatnonzero(keep).astype(np.int64)
-    passages = stored.passages.take(rows)
+def live_parts(stored: StoredIndex) -> tuple[np.ndarray, np.ndarray, Postings]:
+    """The live rows of `stored`, in order, with their vectors (read back
+    from the vector index) and their term counts merged into one block:
+    what a compaction or an export to another store rewrites."""
+    rows = np.flatnonzero(stored.live).astype(np.int64)
     vectors = (
         stored.vectors.reconstruct_batch(rows)
         if len(rows)
         else np.zeros((0, stored.vectors.d), dtype=np.float32)
     )
-    block = Postings.merge(stored.lexical.blocks, keep)
+    return rows, vectors, Postings.merge(stored.lexical.blocks, stored.live)
+
+
+def compact(stored: StoredIndex, settings: Settings) -> StoredIndex:
+    """Every live row in one unsaved segment, in the same order; the vector
+    index rebuilt from the stored vectors (nothing is re-embedded) with the
+    type the live count calls for, the term counts merged, not re-analysed."""
+    rows, vectors, block = live_parts(stored)
+    passages = stored.passages.take(rows)
     documents = [{**d, "segment": ""} for d in stored.manifest.documents]
     segments = [{"name": "", "passages": len(passages), "files": {}}]
     manifest = dataclasses.replace(

@@ -17,8 +17,7 @@ from qa.annotate import DocumentNotes
 from qa.chunking import Passage
 from qa.corpus import Document
 from qa.embedding import Embedder
-from qa.indexing import BuildReport, Segment, consistent, ensure_index
-from qa.lexical import Postings
+from qa.indexing import BuildReport, Segment, consistent, ensure_index, live_parts
 from qa.settings import Mode, Settings
 from qa.store import Manifest, StoredIndex, load_index, read_manifest
 from qa.stores import Candidates, Store
@@ -80,19 +79,13 @@ class FileStore(Store):
         """Every live row as one segment (passages, vectors, term counts,
         notes and sentence vectors, nothing re-embedded): what an export to
         another store writes."""
-        stored = self.stored
-        rows = np.flatnonzero(stored.live).astype(np.int64)
-        vectors = (
-            stored.vectors.reconstruct_batch(rows)
-            if len(rows)
-            else np.zeros((0, stored.vectors.d), dtype=np.float32)
-        )
+        rows, vectors, block = live_parts(self.stored)
         return Segment(
-            passages=[stored.passages[int(r)] for r in rows],
+            passages=self.passages(rows),
             vectors=vectors,
-            block=Postings.merge(stored.lexical.blocks, stored.live),
+            block=block,
             notes=dict(self._notes),
-            sentence_vectors=dict(stored.sentence_vectors),
+            sentence_vectors=dict(self.stored.sentence_vectors),
             embedded=0,
         )
 

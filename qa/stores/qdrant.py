@@ -52,11 +52,13 @@ from qa.indexing import (
     Segment,
     build_settings,
     build_steps,
+    changes,
     document_records,
     indexed_times,
     new_segment,
     reusable_vectors,
     unplaced,
+    versions,
     why_stale,
 )
 from qa.lexical import Postings
@@ -240,7 +242,7 @@ class QdrantStore(Store):
         else:
             reason = why_stale(manifest, build, records)
             status = "updated"
-        before = {d["id"]: (d["sha256"], d["title"]) for d in self.manifest.documents}
+        before = versions(self.manifest)
         embedded = 0
         # Every `build_step` new or changed documents are written and made
         # live: an interrupted build resumes from there.
@@ -259,7 +261,7 @@ class QdrantStore(Store):
         another store's live rows with its `manifest`: a bulk load, nothing
         re-embedded or re-analysed."""
         store = cls(connect(location), location, settings)
-        build = {**manifest.build, "vectors": {"store": "qdrant", "hnsw_m": settings.hnsw_m}}
+        build = {**manifest.build, "vectors": _vector_settings(settings)}
         store._create(int(build["model"]["dimension"]))
         store._manifest = Manifest(FORMAT_VERSION, build, [], 0, [])
         store._apply(unplaced(manifest), dict(manifest.indexed), contents, set(), [])
@@ -275,20 +277,12 @@ class QdrantStore(Store):
         """Write the new and changed documents of `docs`, drop the removed
         and replaced ones; vectors of their unchanged texts are reused.
         `known`: the manifest whose indexing times unchanged documents keep."""
-        before = {d["id"]: d for d in self.manifest.documents}
-        kept = {
-            d.id
-            for d in docs
-            if d.id in before
-            and (before[d.id]["sha256"], before[d.id]["title"]) == (d.sha256, d.title)
-        }
-        fresh = [d for d in docs if d.id not in kept]
-        gone = {i for i in before if i not in kept}
+        _, fresh, gone = changes(docs, self.manifest)
         dying = self._points_of(gone, vectors=True)
         passages = [_passage(p.payload) for p in dying]
         vectors = [np.asarray(p.vector["dense"], dtype=np.float32) for p in dying]
         notes = [self.sentences(i) for i in gone]
-        titles = {i: before[i]["title"] for i in gone}
+        titles = {d["id"]: d["title"] for d in self.manifest.documents if d["id"] in gone}
         previous = reusable_vectors(
             passages, vectors, titles, [n for n, _ in notes], {n.doc_id: v for n, v in notes}
         )
@@ -412,16 +406,11 @@ class QdrantStore(Store):
         limit: int,
         only: frozenset[str] | None = None,
     ) -> Candidates:
-        """Qdrant's `limit` nearest (HNSW on a server) and `limit` best by
-        BM25, in one batch; then the points only one side found, read by id,
-        get the other side's score here: the exact cosine of their vector,
-        and BM25 from their sparse vector with the terms' idf."""
+        """Qdrant's `limit` nearest (HNSW on a server or Edge) and `limit`
+        best by BM25, in one batch; then the points only one side found get
+        the other side's exact score (`_score_missing`)."""
         models = _models()
-        within = None
-        if only is not None:
-            within = models.Filter(
-                must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=sorted(only)))]
-            )
+        within = None if only is None else _of_documents(only)
         sparse = _query_vector(terms)
         requests: list[tuple[str, Any]] = []
         if mode != "lexical":
@@ -665,10 +654,7 @@ class QdrantStore(Store):
         """The live passage points of `doc_ids`, with their vectors if asked."""
         if not doc_ids:
             return []
-        models = _models()
-        within = models.Filter(
-            must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=sorted(doc_ids)))]
-        )
+        within = _of_documents(doc_ids)
         points, offset = [], None
         while True:
             page, offset = self.client.scroll(
@@ -709,8 +695,21 @@ def qdrant_build(settings: Settings, embedder: Embedder) -> dict[str, Any]:
     """The build settings of a Qdrant index: the files store's, with
     Qdrant's HNSW in place of the FAISS index type."""
     build = build_settings(settings, embedder)
-    build["vectors"] = {"store": "qdrant", "hnsw_m": settings.hnsw_m}
+    build["vectors"] = _vector_settings(settings)
     return build
+
+
+def _vector_settings(settings: Settings) -> dict[str, Any]:
+    """What shapes a Qdrant index's vectors (in place of the FAISS type)."""
+    return {"store": "qdrant", "hnsw_m": settings.hnsw_m}
+
+
+def _of_documents(doc_ids: Iterable[str]) -> Any:
+    """A filter to the points of these documents."""
+    models = _models()
+    return models.Filter(
+        must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=sorted(doc_ids)))]
+    )
 
 
 def _row_terms(block: Postings) -> tuple[list[np.ndarray], list[np.ndarray]]:
