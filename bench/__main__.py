@@ -1,3 +1,4 @@
 from bench.run import main
 
-main()
+if __name__ == "__main__":  # worker processes (encode_devices) import this module again
+    main()

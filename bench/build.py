@@ -30,7 +30,48 @@ def run(embedder, repeat: int, synthetic_passages: int) -> list[Row]:
         rows += full_build("synthetic", synthetic, embedder, max(1, repeat // 2))
         rows += _one_changed(synthetic, embedder, repeat)
     rows += _batching(embedder, min(repeat, 3))
+    rows += _workers(embedder)
     return rows
+
+
+def _workers(
+    embedder, texts_count: int = 1024, devices: tuple[str, ...] = ("cpu", "cpu")
+) -> list[Row]:
+    """The same texts embedded in-process and by a pool of worker processes
+    (`encode_devices`), twice in one `workers()` block as a build's steps
+    are: the first call pays the workers' start (a model copy each), the
+    second is the pool's steady rate. On a CPU the workers share the cores
+    the in-process run already uses, so this measures the pool's cost; its
+    gain is on several GPUs, one worker each."""
+    from qa.embedding import Embedder
+
+    pool = seed_sentences()
+    texts = [pool[i % len(pool)] for i in range(texts_count)]
+    start = time.perf_counter()
+    alone = embedder.encode_passages(texts)
+    alone_rate = len(texts) / (time.perf_counter() - start)
+    pooled = Embedder(embedder.info, "cpu", devices=devices)
+    with pooled.workers():
+        start = time.perf_counter()
+        pooled.encode_passages(texts)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        vectors = pooled.encode_passages(texts)
+        second = time.perf_counter() - start
+    agree = float((alone * vectors).sum(axis=1).min())
+    detail = f"{len(texts)} seed sentences, one run"
+    label = f"{len(devices)} worker processes ({','.join(devices)})"
+    return [
+        Row("2 build", "encode in-process", alone_rate, "texts/s", detail),
+        Row(
+            "2 build",
+            f"encode on {label}",
+            len(texts) / second,
+            "texts/s",
+            f"{detail}, pool started; lowest cosine to in-process {agree:.5f}",
+        ),
+        Row("2 build", f"start {label}", first - second, "s", "once per build"),
+    ]
 
 
 def _batching(embedder, repeat: int) -> list[Row]:

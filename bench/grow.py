@@ -25,6 +25,7 @@ stand-ins that cost nothing, so the rows time only the index:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -56,6 +57,10 @@ class _StubEmbedder:
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return unit_vectors(len(texts), self._rng)
+
+    @contextlib.contextmanager
+    def workers(self):
+        yield
 
 
 def _notes(docs):

@@ -4,4 +4,5 @@ import sys
 
 from qa.cli import main
 
-raise SystemExit(main(["eval", *sys.argv[1:]]))
+if __name__ == "__main__":  # worker processes (encode_devices) import this module again
+    raise SystemExit(main(["eval", *sys.argv[1:]]))

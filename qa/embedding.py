@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +33,11 @@ BACKEND_FILES = {
     "openvino": "openvino/openvino_model.xml",
     "openvino-int8": "openvino/openvino_model_qint8_quantized.xml",
 }
+
+
+#: Fewer texts than this are embedded in-process even with `encode_devices`:
+#: starting the workers would cost more than it saves (an upload, a question).
+POOL_MIN_TEXTS = 256
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ class Embedder:
         threads: int = 0,
         backend: str = "torch",
         gpu_batch_size: int = 256,
+        devices: tuple[str, ...] = (),
     ) -> None:
         try:
             import torch
@@ -143,7 +151,14 @@ class Embedder:
         self.device = resolve_device(device, backend)
         on_gpu = self.device.startswith("cuda")
         self.batch_size = gpu_batch_size if on_gpu else batch_size
+        self.gpu_batch_size, self.cpu_batch_size = gpu_batch_size, batch_size
         self.backend = backend
+        if devices and backend != "torch":
+            raise ModelError(f"encode_devices needs the torch backend, not {backend!r}")
+        #: Worker devices for large `encode_passages` calls (`Settings.encode_devices`).
+        self.devices = devices
+        self._pool: dict | None = None
+        self._pool_depth = 0
         try:
             self.model = SentenceTransformer(
                 info.path,
@@ -171,19 +186,31 @@ class Embedder:
         threads: int = 0,
         backend: str = "torch",
         gpu_batch_size: int = 256,
+        devices: tuple[str, ...] = (),
     ) -> Embedder:
         info = resolve_model(name)
-        return cls(info, device, batch_size, threads, backend, gpu_batch_size)
+        return cls(info, device, batch_size, threads, backend, gpu_batch_size, devices)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        """The model `settings` name, on its device, batch size, threads and backend."""
+        """The model `settings` name, on its device, batch size, threads, backend
+        and build workers."""
         s = settings
-        return cls.load(s.model, s.device, s.batch_size, s.threads, s.backend, s.gpu_batch_size)
+        return cls.load(
+            s.model,
+            s.device,
+            s.batch_size,
+            s.threads,
+            s.backend,
+            s.gpu_batch_size,
+            s.encode_device_list,
+        )
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.devices and len(texts) >= POOL_MIN_TEXTS:
+            return self._encode_in_pool(texts, progress)
         vectors = self.model.encode_document(
             texts,
             batch_size=self.batch_size,
@@ -192,6 +219,84 @@ class Embedder:
             convert_to_numpy=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    @contextmanager
+    def workers(self) -> Iterator[None]:
+        """Keep the worker pool (`devices`) from its first use until the end
+        of the block: a build wraps all its steps in one, so the workers
+        start once (a model copy each: about 20 s here, most of it importing
+        torch) rather than once per step. Outside a block, a large call
+        starts and stops its own pool; no worker outlives its build."""
+        if self._pool_depth == 0:
+            self._pool = None
+        self._pool_depth += 1
+        try:
+            yield
+        finally:
+            self._pool_depth -= 1
+            if self._pool_depth == 0:
+                self._stop_pool()
+
+    def _encode_in_pool(self, texts: list[str], progress: bool) -> np.ndarray:
+        """Embed `texts` on one worker process per device in `self.devices`
+        (sentence-transformers' multi-process pool), each taking chunks of the
+        texts from a shared queue, so a faster GPU takes more of them."""
+        on_gpu = all(d.startswith("cuda") for d in self.devices)
+        # Chunks of texts of like length, as one process sorts its batches:
+        # a chunk of mixed lengths pads each batch to its longest text.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with self.workers():
+            if self._pool is None:
+                self._pool = self._start_pool(on_gpu)
+            try:
+                vectors = self.model.encode_document(
+                    [texts[i] for i in order],
+                    pool=self._pool,
+                    batch_size=self.gpu_batch_size if on_gpu else self.cpu_batch_size,
+                    normalize_embeddings=True,
+                    show_progress_bar=progress,
+                    convert_to_numpy=True,
+                )
+            except Exception as err:
+                self._stop_pool()
+                raise ModelError(
+                    f"embedding on {', '.join(self.devices)} failed: {err} (a script that "
+                    "builds with encode_devices must start from `if __name__ == '__main__':`, "
+                    "since each worker process imports the script again)"
+                ) from err
+        unsorted = np.empty_like(vectors)
+        unsorted[order] = vectors
+        return np.ascontiguousarray(unsorted, dtype=np.float32)
+
+    def _start_pool(self, on_gpu: bool) -> dict:
+        """The workers, CPU ones splitting the cores between them rather than
+        each taking them all; the model goes to them in float16 only when
+        all are GPUs."""
+        import torch
+
+        cpu_workers = sum(1 for d in self.devices if d == "cpu")
+        saved = os.environ.get("OMP_NUM_THREADS")
+        # Read by each spawned worker's torch when it starts.
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, cpu_workers)))
+        self.model.to(torch.float16 if on_gpu else torch.float32)
+        try:
+            return self.model.start_multi_process_pool(list(self.devices))
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
+
+    def _stop_pool(self) -> None:
+        """Stop the workers and put the model back on its own device, for questions."""
+        if self._pool is None:
+            return
+        import torch
+
+        pool, self._pool = self._pool, None
+        self.model.stop_multi_process_pool(pool)
+        half = self.device.startswith("cuda")
+        self.model.to(self.device, torch.float16 if half else torch.float32)
 
     def encode_query(self, text: str | list[str]) -> np.ndarray:
         """One row per question (a question and its parts go in one batch)."""

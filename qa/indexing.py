@@ -143,7 +143,8 @@ def ensure_index(
     manifest_file = settings.index / MANIFEST
     before = manifest_file.read_bytes() if manifest_file.is_file() else None
     try:
-        return _ensure_index(docs, settings, embedder, rebuild, progress, held)
+        with embedder.workers():  # one worker pool for every step, when there are workers
+            return _ensure_index(docs, settings, embedder, rebuild, progress, held)
     except IndexCorruptedError:
         now = manifest_file.read_bytes() if manifest_file.is_file() else None
         if now == before:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -103,6 +104,11 @@ class Settings:
     gpu_batch_size: int = 256
     #: torch CPU threads for encoding; 0 keeps torch's default (one per physical core).
     threads: int = 0
+    #: Where builds embed, when on more than one device: comma-separated torch
+    #: devices, one worker process each (`cuda:0,cuda:1` for two GPUs, `cpu,cpu`
+    #: for two CPU processes sharing the cores). Empty: `device` alone. Questions
+    #: are always encoded in the process that asks them.
+    encode_devices: str = ""
     #: Passage windows: whole sentences up to `passage_chars`, sharing
     #: `passage_overlap` sentences; a longer sentence is cut at `passage_max_chars`.
     #: A build or a large update is saved every `build_step` new or changed
@@ -167,6 +173,7 @@ class Settings:
                 f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}"
             )
         StoreLocation.parse(self.store)
+        device_list(self.encode_devices)  # a typo fails here, not in a worker process
         if self.threads < 0:
             raise InputError(f"threads must be 0 (torch default) or more, got {self.threads}")
         for name in (
@@ -206,6 +213,10 @@ class Settings:
     def store_location(self) -> StoreLocation:
         return StoreLocation.parse(self.store)
 
+    @property
+    def encode_device_list(self) -> tuple[str, ...]:
+        return device_list(self.encode_devices)
+
     def vector_index_for(self, passages: int) -> str:
         """The FAISS index type for a collection of `passages` (`auto` resolved)."""
         if self.vector_index != "auto":
@@ -215,6 +226,15 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (`None` values ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def device_list(text: str) -> tuple[str, ...]:
+    """Comma-separated torch device names (`cpu`, `cuda`, `cuda:1`, `mps`...)."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for name in names:
+        if not re.fullmatch(r"[a-z]+(:\d+)?", name):
+            raise InputError(f"encode_devices: {name!r} is not a torch device (cpu, cuda, cuda:1)")
+    return names
 
 
 def _convert(name: str, default: Any, raw: str) -> Any:

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,47 @@ def test_batch_sizes_must_be_positive():
         Settings(gpu_batch_size=0)
     with pytest.raises(InputError, match="batch_size must be at least 1"):
         Settings.from_env({"QA_BATCH_SIZE": "0"})
+
+
+def test_builds_can_embed_on_several_worker_processes(embedder: Embedder, monkeypatch):
+    """`encode_devices` embeds a build's texts on one worker process per
+    device (two CPU processes here, as two GPUs would be): the same vectors
+    in the same order as in-process, and the model back on its own device
+    for questions afterwards."""
+    monkeypatch.setattr("qa.embedding.POOL_MIN_TEXTS", 8)
+    texts = [
+        f"La Cité numérique de Bègles accueille {n} entreprises" + " et des start-up" * (n % 4)
+        for n in range(24)
+    ]
+    pooled = Embedder(embedder.info, "cpu", devices=("cpu", "cpu"))
+    started = []
+    real_start = pooled._start_pool
+    monkeypatch.setattr(pooled, "_start_pool", lambda gpu: started.append(gpu) or real_start(gpu))
+    with pooled.workers():  # as a build holds it over its steps
+        got = pooled.encode_passages(texts)
+        workers = [w.pid for w in pooled._pool["processes"]]
+        again = pooled.encode_passages(texts[::-1])
+    assert started == [False]  # one pool for both calls, float32 for CPU workers
+    assert pooled._pool is None and len(workers) == 2
+    for pid in workers:  # stopped and reaped at the end of the block
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    want = embedder.encode_passages(texts)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert float(np.min(np.sum(got * want, axis=1))) > 0.9999
+    assert np.allclose(again[::-1], got, atol=1e-5)
+    assert str(next(pooled.model.parameters()).device) == "cpu"
+    assert np.allclose(pooled.encode_query("Où ?"), embedder.encode_query("Où ?"), atol=1e-5)
+    # A few texts (an upload) are embedded in-process: no workers to start.
+    monkeypatch.setattr(pooled, "_encode_in_pool", None)
+    assert pooled.encode_passages(texts[:3]).shape == (3, embedder.dimension)
+
+
+def test_encode_devices_are_checked_when_read():
+    assert Settings.from_env({"QA_ENCODE_DEVICES": "cuda:0, cuda:1"}).encode_device_list == (
+        "cuda:0",
+        "cuda:1",
+    )
+    assert Settings().encode_device_list == ()
+    with pytest.raises(InputError, match="'gpu 1' is not a torch device"):
+        Settings(encode_devices="cpu,gpu 1")

@@ -205,7 +205,8 @@ class QdrantStore(Store):
 
         store = cls(connect(location), location, settings)
         try:
-            return store._sync(docs, embedder, rebuild, progress)
+            with embedder.workers():  # one worker pool for every step, when there are workers
+                return store._sync(docs, embedder, rebuild, progress)
         except (OSError, ApiException) as err:  # a server down, refusing, or too old
             raise StoreError(
                 f"Qdrant at {location.url or location.path} did not answer as expected: {err}"
@@ -215,7 +216,8 @@ class QdrantStore(Store):
         self, docs: tuple[Document, ...], settings: Settings, embedder: Embedder, progress: bool
     ) -> tuple[QdrantStore, BuildReport]:
         store = QdrantStore(self.client, self.location, settings)
-        return store._sync(docs, embedder, False, progress)
+        with embedder.workers():  # one worker pool for every step, when there are workers
+            return store._sync(docs, embedder, False, progress)
 
     def _sync(
         self, docs: tuple[Document, ...], embedder: Embedder, rebuild: bool, progress: bool
