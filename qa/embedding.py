@@ -224,7 +224,7 @@ class Embedder:
     def workers(self) -> Iterator[None]:
         """Keep the worker pool (`devices`) from its first use until the end
         of the block: a build wraps all its steps in one, so the workers
-        start once (a model copy each: about 20 s here, most of it importing
+        start once (a model copy each: 13.7 s for two here, most of it importing
         torch) rather than once per step. Outside a block, a large call
         starts and stops its own pool; no worker outlives its build."""
         if self._pool_depth == 0:
