@@ -227,8 +227,6 @@ class Embedder:
         start once (a model copy each: 13.7 s for two here, most of it importing
         torch) rather than once per step. Outside a block, a large call
         starts and stops its own pool; no worker outlives its build."""
-        if self._pool_depth == 0:
-            self._pool = None
         self._pool_depth += 1
         try:
             yield
