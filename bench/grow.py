@@ -20,7 +20,13 @@ stand-ins that cost nothing, so the rows time only the index:
 - `load, peak RSS` and `loaded, resident`: the memory of a new process that
   loads the index (`load_index`, in a child process, so nothing of the
   benchmark's own counts): its peak, and what stays resident once loaded
-  (anonymous memory, plus the mapped file pages it has touched).
+  (anonymous memory, plus the mapped file pages it has touched);
+- `assistant, resident` and `assistant, peak RSS`: the same process once it
+  also holds what a running assistant holds (the default model, the French
+  word vectors) and has searched the index with 100 dev questions (the
+  retrieval step: candidates, fusion, passages read). The anonymous part is
+  the process's own; the rest is pages of mapped index files, which the
+  kernel drops again when memory is short.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import Row, memory_mib, run_child, seed_sentences
+from bench.common import QUESTIONS, Row, memory_mib, run_child, seed_sentences
 from bench.scale import DIMENSION, _label, unit_vectors
 
 PASSAGES_PER_ARTICLE = 6
@@ -98,8 +104,9 @@ def _save_start(folder: Path, passages: int, settings, embedder) -> tuple:
     from qa.indexing import build_settings, document_records
     from qa.lexical import Lexical, Postings
     from qa.rows import PassageTable
-    from qa.store import FORMAT_VERSION, Manifest, StoredIndex, new_vector_index, save_index
+    from qa.store import FORMAT_VERSION, Manifest, StoredIndex, save_index
     from qa.text import analyze
+    from qa.vectors import VectorIndex, new_vector_index
 
     docs, rows = _collection(passages)
     vectors = unit_vectors(len(rows), np.random.default_rng(1))
@@ -116,7 +123,7 @@ def _save_start(folder: Path, passages: int, settings, embedder) -> tuple:
     stored = StoredIndex(
         manifest,
         PassageTable.of(rows),
-        new_vector_index(vectors, kind, settings.hnsw_m),
+        VectorIndex(new_vector_index(vectors, kind, settings.hnsw_m)),
         Lexical([block], settings.bm25_k1, settings.bm25_b),
         np.ones(len(rows), dtype=bool),
         _notes(docs),
@@ -168,6 +175,10 @@ def run(sizes: list[int], hnsw_max: int) -> list[Row]:
                 rows.append(Row("6 growth", f"{label} load", _since(start), "s", detail))
                 memory = _load_memory(folder)
                 before = f"fresh process, {memory['before']:.0f} MiB before loading"
+                searched = (
+                    f"with {memory['model']} and the word vectors, after "
+                    f"{memory['questions']} dev questions searched"
+                )
                 rows += [
                     Row("6 growth", f"{label} load, peak RSS", memory["peak"], "MiB", before),
                     Row(
@@ -176,6 +187,20 @@ def run(sizes: list[int], hnsw_max: int) -> list[Row]:
                         memory["rss"],
                         "MiB",
                         f"{memory['anon']:.0f} MiB of it anonymous",
+                    ),
+                    Row(
+                        "6 growth",
+                        f"{label} assistant, resident",
+                        memory["assistant_rss"],
+                        "MiB",
+                        f"{memory['assistant_anon']:.0f} MiB of it anonymous; {searched}",
+                    ),
+                    Row(
+                        "6 growth",
+                        f"{label} assistant, peak RSS",
+                        memory["assistant_peak"],
+                        "MiB",
+                        searched,
                     ),
                 ]
                 grown = (*docs, _new_article())
@@ -250,13 +275,40 @@ def _load_memory(folder: Path) -> dict[str, float]:
 
 
 def _load_child(folder: Path) -> None:
+    """Load the index, then what else a running assistant holds (the
+    default model, the French word vectors) and search it with the dev
+    questions: memory after each."""
     import faiss  # noqa: F401
 
     import qa.store
 
     before = memory_mib()["rss"]
     loaded = qa.store.load_index(folder, qa.store.read_manifest(folder))
-    print(json.dumps({**memory_mib(), "before": before, "rows": len(loaded.passages)}))
+    found = {**memory_mib(), "before": before, "rows": len(loaded.passages)}
+
+    from qa.embedding import Embedder
+    from qa.evaluation import load_questions
+    from qa.retrieval import Retriever
+    from qa.settings import Settings
+    from qa.stores.files import FileStore
+    from qa.words import load_word_vectors
+
+    settings = Settings(index=folder)
+    embedder = Embedder.from_settings(settings)
+    load_word_vectors()
+    retriever = Retriever(FileStore(loaded, settings), embedder, settings)
+    questions = [q.question for q in load_questions(QUESTIONS, split="dev")][:100]
+    for question in questions:
+        retriever.retrieve(question, "hybrid", settings.candidates)
+    used = memory_mib()
+    found.update(
+        assistant_rss=used["rss"],
+        assistant_anon=used["anon"],
+        assistant_peak=used["peak"],
+        questions=len(questions),
+        model=embedder.info.name,
+    )
+    print(json.dumps(found))
 
 
 if __name__ == "__main__":

@@ -96,12 +96,12 @@ def _approximate(vectors: np.ndarray, kind: str, hnsw_m: int):
     serve (its scores are approximate, and the engine reads exact scores back
     from its index) but which shows what a quarter of the memory costs."""
     if kind != "ivf-sq8":
-        from qa.store import new_vector_index
+        from qa.vectors import new_vector_index
 
         return new_vector_index(vectors, kind, hnsw_m)
     import faiss
 
-    from qa.store import IVF_TRAIN_PER_LIST, ivf_lists
+    from qa.vectors import IVF_TRAIN_PER_LIST, ivf_lists
 
     lists, dimension = ivf_lists(len(vectors)), vectors.shape[1]
     index = faiss.IndexIVFScalarQuantizer(
@@ -130,7 +130,7 @@ def _compare(
 ) -> list[Row]:
     import faiss
 
-    from qa.store import new_vector_index
+    from qa.vectors import new_vector_index
 
     exact = new_vector_index(vectors, "flat")
     _, truth = exact.search(queries, 10)
@@ -178,8 +178,9 @@ def lexical_rows(passages: int, repeat: int) -> list[Row]:
     from qa.lexical import Lexical, Postings
     from qa.rows import PassageTable
     from qa.settings import Settings
-    from qa.store import Manifest, StoredIndex, new_vector_index
+    from qa.store import Manifest, StoredIndex
     from qa.text import analyze
+    from qa.vectors import VectorIndex, new_vector_index
 
     rng = random.Random(0)
     pool = seed_sentences()
@@ -210,7 +211,8 @@ def lexical_rows(passages: int, repeat: int) -> list[Row]:
     manifest = Manifest(3, {}, [], passages, [])
     live = np.ones(passages, dtype=bool)
     for kind in ("flat", "ivf", "hnsw"):
-        stored = StoredIndex(manifest, table, new_vector_index(vectors, kind), bm25, live)
+        index = VectorIndex(new_vector_index(vectors, kind))
+        stored = StoredIndex(manifest, table, index, bm25, live)
         # Default settings: `auto` would pick IVF here; each kind is timed as it is served.
         spread = _retrieval(stored, Settings(), qs, repeat)
         rows.append(

@@ -200,13 +200,14 @@ def _manifest(docs, count: int, settings):
 def _stored(docs, segment, settings, kind: str):
     from qa.lexical import Lexical
     from qa.rows import PassageTable
-    from qa.store import StoredIndex, new_vector_index
+    from qa.store import StoredIndex
+    from qa.vectors import VectorIndex, new_vector_index
 
     count = len(segment.passages)
     return StoredIndex(
         _manifest(docs, count, settings),
         PassageTable.of(segment.passages),
-        new_vector_index(segment.vectors, kind, settings.hnsw_m),
+        VectorIndex(new_vector_index(segment.vectors, kind, settings.hnsw_m)),
         Lexical([segment.block], settings.bm25_k1, settings.bm25_b),
         np.ones(count, dtype=bool),
         [segment.notes[d.id] for d in docs],

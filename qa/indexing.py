@@ -38,13 +38,12 @@ from qa.store import (
     StoredIndex,
     live_rows,
     load_index,
-    new_vector_index,
     read_manifest,
     save_index,
     utc_now,
-    vector_index_kind,
 )
 from qa.text import ANALYZER_VERSION, analyze
+from qa.vectors import VectorIndex, new_vector_index
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +406,7 @@ def _build(
     stored = StoredIndex(
         manifest,
         PassageTable.of(new.passages),
-        new_vector_index(new.vectors, kind, settings.hnsw_m),
+        VectorIndex(new_vector_index(new.vectors, kind, settings.hnsw_m)),
         Lexical([new.block], settings.bm25_k1, settings.bm25_b),
         np.ones(len(new.passages), dtype=bool),
         [new.notes[d.id] for d in docs],
@@ -474,7 +473,7 @@ def _maintain(stored: StoredIndex, settings: Settings) -> StoredIndex:
     rows = len(stored.passages)
     dead = rows - int(stored.live.sum())
     kind = settings.vector_index_for(int(stored.live.sum()))
-    if dead > COMPACT_DEAD_SHARE * rows or kind != vector_index_kind(stored.vectors):
+    if dead > COMPACT_DEAD_SHARE * rows or kind != stored.vectors.kind:
         return compact(stored, settings)
     if len(stored.manifest.segments) <= MAX_SEGMENTS:
         return stored
@@ -527,7 +526,7 @@ def compact(stored: StoredIndex, settings: Settings) -> StoredIndex:
     return StoredIndex(
         manifest,
         passages,
-        new_vector_index(vectors, kind, settings.hnsw_m),
+        VectorIndex(new_vector_index(vectors, kind, settings.hnsw_m)),
         Lexical([block], stored.lexical.k1, stored.lexical.b),
         np.ones(len(passages), dtype=bool),
         stored.notes,

@@ -21,9 +21,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import struct
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -127,29 +130,76 @@ class Postings:
         return {TERMS: terms, ARRAYS: buffer.getvalue()}
 
     @classmethod
-    def from_files(cls, terms: bytes, arrays: bytes, where: str) -> Postings:
-        """Read `files()`'s output back; `where` names it in errors."""
+    def from_files(cls, terms: bytes, arrays: bytes | Path, where: str) -> Postings:
+        """Read `files()`'s output back; `where` names it in errors. `arrays`
+        given as a path is mapped, not read (`map_npz`): a search reads the
+        posting lists of a question's terms only, so at a million passages
+        the half gigabyte of lists stays on disk until asked for."""
         try:
             words = json.loads(terms)
-            with np.load(io.BytesIO(arrays), allow_pickle=False) as npz:
-                block = cls(
-                    tuple(words),
-                    npz["indptr"],
-                    npz["rows"],
-                    npz["counts"],
-                    npz["lengths"],
-                )
-        except (ValueError, KeyError, OSError, TypeError) as err:
+            npz = map_npz(arrays) if isinstance(arrays, Path) else _read_npz(arrays)
+            block = cls(tuple(words), npz["indptr"], npz["rows"], npz["counts"], npz["lengths"])
+        except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as err:
             raise IndexCorruptedError(where, f"unreadable lexical index: {err}") from None
+        # Sizes only: checking every row number would read every list, and
+        # the manifest's sha256 already vouches for the file's bytes.
         if not (
             isinstance(words, list)
             and all(isinstance(w, str) for w in words)
+            and block.indptr.ndim == block.rows.ndim == block.counts.ndim == 1
             and len(block.indptr) == len(words) + 1
+            and int(block.indptr[0]) == 0
             and int(block.indptr[-1]) == len(block.rows) == len(block.counts)
-            and (len(block.rows) == 0 or int(block.rows.max()) < block.size)
         ):
             raise IndexCorruptedError(where, "lexical index arrays disagree in size")
         return block
+
+
+def _read_npz(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def map_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a `.npz` written by `np.savez` (a zip of `.npy` files,
+    stored, not compressed), each mapped read-only from where its data lies
+    in the file; numpy's own `load` reads a `.npz` whole. A compressed
+    member cannot be mapped, so such a file is read whole."""
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive, path.open("rb") as handle:
+        members = archive.infolist()
+        if any(m.compress_type != zipfile.ZIP_STORED for m in members):
+            return _read_npz(path.read_bytes())
+        for member in members:
+            handle.seek(member.header_offset)
+            header = handle.read(30)  # the zip format's local file header
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise ValueError(f"no local header for {member.filename}")
+            name_length, extra_length = struct.unpack("<HH", header[26:30])
+            handle.seek(member.header_offset + 30 + name_length + extra_length)
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(handle)
+            if dtype.hasobject:
+                raise ValueError(f"{member.filename} holds Python objects")
+            name = member.filename.removesuffix(".npy")
+            if math.prod(shape) == 0:
+                arrays[name] = np.zeros(shape, dtype=dtype)
+                continue
+            mapped = np.memmap(
+                path,
+                dtype=dtype,
+                mode="r",
+                offset=handle.tell(),
+                shape=shape,
+                order="F" if fortran else "C",
+            )
+            arrays[name] = mapped.view(np.ndarray)  # plain arrays; the mapping stays their base
+    return arrays
 
 
 class Lexical:

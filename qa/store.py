@@ -23,9 +23,16 @@ that segment, so loading marks its rows deleted and searches skip them
 (Lucene's deleted documents, BM25 statistics included). When dead rows pass
 a share of the collection, `qa.indexing` compacts: every live row into one
 segment, reusing its vectors. The FAISS graph of an `ivf` or `hnsw` index is
-saved beside the segments and covers the rows it was built with; loading adds
-the later segments' vectors to it, and a save writes it again only once those
-are many (`ANN_TAIL_ROWS`, `ANN_TAIL_SHARE`).
+saved beside the segments and covers the rows it was built with; loading maps
+it from its file and puts the later segments' vectors in an in-memory tail
+(`qa.vectors`), and a save writes it again only once those are many
+(`ANN_TAIL_ROWS`, `ANN_TAIL_SHARE`).
+
+Memory: what is large is mapped from the segment files, never copied into
+the process: the graph and its vectors, the passages (`qa.rows`), the BM25
+posting lists (`qa.lexical.map_npz`) and the sentence vectors. The kernel
+pages in what a search reads and may drop it again; what stays in the
+process is per-row bookkeeping of a few bytes and the tail.
 
 Crash safety: a save writes its segment (each file fsynced), then replaces
 `manifest.json` in one `os.replace`, then deletes what no manifest names.
@@ -38,13 +45,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -64,6 +70,7 @@ from qa.chunking import Passage
 from qa.errors import IndexCorruptedError
 from qa.lexical import ARRAYS, TERMS, Lexical, Postings
 from qa.rows import PassageTable
+from qa.vectors import VectorIndex
 
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
@@ -116,7 +123,7 @@ class StoredIndex:
 
     manifest: Manifest
     passages: PassageTable
-    vectors: faiss.Index
+    vectors: VectorIndex
     lexical: Lexical
     live: np.ndarray
     #: Per live document (manifest order): sentences and entities.
@@ -169,80 +176,42 @@ def live_rows(passages: PassageTable, manifest: Manifest) -> np.ndarray:
     return held[passages.codes] == where if len(passages) else np.zeros(0, dtype=bool)
 
 
-#: HNSW build breadth: twice FAISS's default of 40, a better graph for about
-#: twice the insert time (a common choice; not tuned on this collection).
-HNSW_EF_CONSTRUCTION = 80
-#: IVF k-means trains on this many vectors per list (FAISS warns below 39).
-IVF_TRAIN_PER_LIST = 64
-
-
-def ivf_lists(count: int) -> int:
-    """Number of IVF lists: about the square root of the collection size, so
-    lists are about as long as they are many and a search of `nprobe` lists
-    reads about nprobe x sqrt(n) vectors, growing with the square root of the
-    collection instead of linearly (2 ms at 100k, 6 ms at 1M for nprobe 32)."""
-    return max(1, round(math.sqrt(count)))
-
-
-def new_vector_index(vectors: np.ndarray, kind: str = "flat", hnsw_m: int = 32) -> faiss.Index:
-    """Inner-product search over normalised vectors, that is cosine.
-
-    `flat` scans every vector: exact, no build cost, linear query time.
-    `ivf` (IndexIVFFlat) clusters the vectors with k-means and scans only the
-    lists nearest the question: approximate, quick to build (a sample trains
-    it), less memory than a graph.
-    `hnsw` (IndexHNSWFlat) is a graph: the best recall for its latency on
-    real embeddings, but its build is slow, so it is saved apart and added
-    to, not rebuilt, when the index grows (see the README's performance
-    section).
-    All three keep the full vectors, so `reconstruct` gives exact scores and a
-    rebuild can reuse vectors instead of re-embedding.
-    """
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    dimension = vectors.shape[1]
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dimension)
-    elif kind == "ivf":
-        lists = ivf_lists(len(vectors))
-        index = faiss.IndexIVFFlat(
-            faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT
-        )
-        sample = min(len(vectors), IVF_TRAIN_PER_LIST * lists)
-        rows = np.random.default_rng(0).choice(len(vectors), sample, replace=False)
-        index.train(vectors[np.sort(rows)])
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    else:
-        raise ValueError(f"unknown vector index type {kind!r}")
-    index.add(vectors)
-    if kind == "ivf":
-        index.make_direct_map()  # for reconstruct(); saved with the index
-    return index
-
-
-def vector_index_kind(index: faiss.Index) -> str:
-    """`flat`, `ivf` or `hnsw`, read from a loaded FAISS index."""
-    if isinstance(index, faiss.IndexIVF):
-        return "ivf"
-    return "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
-
-
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never half."""
+
+    def fill(temporary: str) -> None:
+        with open(temporary, "wb") as fh:
+            fh.write(data)
+
+    atomic_fill(path, fill)
+
+
+def atomic_fill(path: Path, fill: Callable[[str], None]) -> None:
+    """Have `fill` write a temporary file beside `path` (by its name: FAISS
+    writes a graph of a gigabyte straight to a file, with no copy in
+    memory), then sync it and move it to `path` in one rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
         # mkstemp makes the file owner-only; give it the mode open() would.
         os.chmod(tmp, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        fill(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in chunks (a graph may be gigabytes)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def save_index(folder: Path, stored: StoredIndex) -> Manifest:
@@ -299,14 +268,14 @@ def _write(folder: Path, stored: StoredIndex) -> Manifest:
     ]
     ann = dict(manifest.ann)
     if _graph_due(stored.vectors, ann.get("rows", 0)):
-        content = faiss.serialize_index(stored.vectors).tobytes()
+        file = f"{_new_name(ANN_PREFIX)}.faiss"
+        stored.vectors.save(folder / file, atomic_fill)
         ann = {
-            "file": f"{_new_name(ANN_PREFIX)}.faiss",
-            "rows": int(stored.vectors.ntotal),
-            "sha256": hashlib.sha256(content).hexdigest(),
+            "file": file,
+            "rows": stored.vectors.covered,
+            "sha256": file_sha256(folder / file),
         }
-        atomic_write(folder / ann["file"], content)
-    elif vector_index_kind(stored.vectors) == "flat":
+    elif stored.vectors.kind == "flat":
         ann = {}
     saved = Manifest(
         format_version=FORMAT_VERSION,
@@ -323,10 +292,10 @@ def _write(folder: Path, stored: StoredIndex) -> Manifest:
     return saved
 
 
-def _graph_due(vectors: faiss.Index, covered: int) -> bool:
+def _graph_due(vectors: VectorIndex, covered: int) -> bool:
     """Whether an `ivf` or `hnsw` index's graph should be saved again: never
     saved, or more rows added since than `ANN_TAIL_ROWS` and `ANN_TAIL_SHARE`."""
-    if vector_index_kind(vectors) == "flat":
+    if vectors.kind == "flat":
         return False
     tail = vectors.ntotal - covered
     return covered == 0 or tail < 0 or tail > max(ANN_TAIL_ROWS, ANN_TAIL_SHARE * vectors.ntotal)
@@ -502,7 +471,7 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
         where = folder / segment["name"]
         rows = PassageTable.read(where / PASSAGES, segment["passages"])
         block = Postings.from_files(
-            (where / TERMS).read_bytes(), (where / ARRAYS).read_bytes(), str(where / ARRAYS)
+            (where / TERMS).read_bytes(), where / ARRAYS, str(where / ARRAYS)
         )
         counts = {
             f"{MANIFEST} passages of {segment['name']}": segment["passages"],
@@ -540,11 +509,7 @@ def load_index(folder: Path, manifest: Manifest) -> StoredIndex:
 def _verify(path: Path, expected: str) -> None:
     if not path.is_file():
         raise IndexCorruptedError(str(path), "file missing")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
+    if file_sha256(path) != expected:
         raise IndexCorruptedError(str(path), f"sha256 differs from {MANIFEST}")
 
 
@@ -576,9 +541,10 @@ def _read_segment_notes(
         at += len(note.sentences)
 
 
-def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> faiss.Index:
-    """The FAISS index of every row: the saved graph, if any, with the
-    vectors of the segments after it added; else a flat index of them all."""
+def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> VectorIndex:
+    """The vector index of every row: the saved graph, if any, mapped, with
+    the vectors of the segments after it in its tail; else a flat index of
+    them all."""
     index = None
     covered = 0
     if manifest.ann:
@@ -602,13 +568,13 @@ def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> fa
                     str(path), f"shape {rows.shape}, expected ({segment['passages']}, {dimension})"
                 )
             if index is None:
-                index = faiss.IndexFlatIP(dimension)
+                index = VectorIndex(faiss.IndexFlatIP(dimension))
             # The graph may end inside a segment that merged newer ones.
             index.add(np.ascontiguousarray(rows[max(0, covered - at) :]))
         at = stop
     if at < covered:
         raise IndexCorruptedError(str(folder / manifest.ann["file"]), "more rows than the segments")
-    return index if index is not None else faiss.IndexFlatIP(dimension or 0)
+    return index if index is not None else VectorIndex(faiss.IndexFlatIP(dimension or 0))
 
 
 def _read_notes(path: Path) -> list[DocumentNotes]:
@@ -640,10 +606,10 @@ def _read_npy(path: Path, mapped: bool = False) -> np.ndarray:
     return array
 
 
-def _read_faiss(path: Path) -> faiss.Index:
-    # Read by FAISS from the file: no second copy of a graph of a gigabyte or more.
+def _read_faiss(path: Path) -> VectorIndex:
+    # Mapped by FAISS from the file: no copy of a graph of a gigabyte or more.
     try:
-        return faiss.read_index(str(path))
+        return VectorIndex.mapped(path)
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
         raise IndexCorruptedError(str(path), f"FAISS cannot read it: {first_line}") from None

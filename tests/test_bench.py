@@ -86,6 +86,11 @@ def test_growth_section_adds_one_article_writing_only_its_segment(tmp_path):
     assert peak["unit"] == resident["unit"] == "MiB"
     before = float(peak["detail"].split(", ")[1].split()[0])
     assert 0 < before < resident["value"] <= peak["value"]
+    # The same process with the model loaded and 100 questions searched.
+    assistant = rows["600 assistant, resident"]
+    assert assistant["value"] > resident["value"]
+    assert "after 100 dev questions searched" in assistant["detail"]
+    assert rows["600 assistant, peak RSS"]["value"] >= assistant["value"]
     assert rows["600 read it after one upload"]["detail"] == "101 article files"
     assert rows["600 read the corpus folder"]["value"] > 0
 

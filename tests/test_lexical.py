@@ -88,3 +88,29 @@ def test_round_trip_through_plain_files_and_damage_is_named(analysed):
         Postings.from_files(b"[not json", files[ARRAYS], "here")
     with pytest.raises(IndexCorruptedError, match="disagree in size"):
         Postings.from_files(b'["only one term"]', files[ARRAYS], "here")
+
+
+def test_term_counts_read_from_a_file_are_mapped_and_score_the_same(analysed, tmp_path):
+    block = Postings.build(analysed)
+    files = block.files()
+    path = tmp_path / ARRAYS
+    path.write_bytes(files[ARRAYS])
+    mapped = Postings.from_files(files[TERMS], path, "here")
+    for name in ("indptr", "rows", "counts", "lengths"):
+        array = getattr(mapped, name)
+        assert not array.flags.owndata and not array.flags.writeable, name  # a read-only map
+        assert np.array_equal(array, getattr(block, name)), name
+    terms = analyze("Qui dirige la French Tech Toulouse ?")
+    read = Lexical([block], k1=1.2, b=0.75).scores(terms)
+    assert np.array_equal(Lexical([mapped], k1=1.2, b=0.75).scores(terms), read)
+    assert read.max() > 0
+
+    # Another writer's compressed .npz cannot be mapped: it is read whole.
+    with np.load(path) as npz:
+        np.savez_compressed(tmp_path / "z.npz", **{k: npz[k] for k in npz.files})
+    zipped = Postings.from_files(files[TERMS], tmp_path / "z.npz", "here")
+    assert np.array_equal(zipped.rows, block.rows) and zipped.rows.flags.writeable
+
+    path.write_bytes(files[ARRAYS][: len(files[ARRAYS]) // 2])
+    with pytest.raises(IndexCorruptedError, match=r"here.*unreadable lexical index"):
+        Postings.from_files(files[TERMS], path, "here")

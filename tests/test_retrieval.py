@@ -7,7 +7,7 @@ import pytest
 from qa import Assistant, Settings
 from qa.errors import InputError
 from qa.retrieval import Retriever
-from qa.store import new_vector_index, vector_index_kind
+from qa.vectors import new_vector_index, vector_index_kind
 
 QUESTIONS = [
     "Quelle est la surface du nouveau bâtiment de Microsoft à Toulouse ?",
@@ -47,11 +47,15 @@ def test_approximate_index_finds_what_the_flat_one_finds(assistant, seeds, tmp_p
     approximate = Assistant.load(settings)
     vectors = approximate.retriever.store.stored.vectors
     assert vector_index_kind(vectors) == kind
+    # Once saved, the graph is searched mapped from its file; nothing in memory.
+    graph = vectors.base
+    assert graph is not None and vectors.covered == vectors.ntotal
+    assert vector_index_kind(vectors.tail) == kind and vectors.tail.ntotal == 0
     if kind == "hnsw":
-        assert vectors.hnsw.efSearch >= settings.candidates
+        assert graph.hnsw.efSearch >= settings.candidates
     else:
-        assert vectors.nlist == 5  # about sqrt(27 passages)
-        assert vectors.nprobe == 5  # ivf_nprobe, capped at the number of lists
+        assert graph.nlist == 5  # about sqrt(27 passages)
+        assert graph.nprobe == 5  # ivf_nprobe, capped at the number of lists
     for question in QUESTIONS:
         got, want = approximate.ask(question), assistant.ask(question)
         assert [e.text for e in got.excerpts] == [e.text for e in want.excerpts]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import faiss
 import numpy as np
 
 from qa.annotate import DocumentNotes
@@ -35,11 +34,9 @@ class FileStore(Store):
         self._live = None if stored.live.all() else stored.live
         self._notes = {n.doc_id: n for n in stored.notes}
         # Search breadth is a query-time knob, not part of the saved index.
-        vectors = stored.vectors
-        if isinstance(vectors, faiss.IndexHNSW):
-            vectors.hnsw.efSearch = max(settings.hnsw_ef_search, settings.candidates)
-        elif isinstance(vectors, faiss.IndexIVF):
-            vectors.nprobe = min(settings.ivf_nprobe, vectors.nlist)
+        stored.vectors.set_breadth(
+            max(settings.hnsw_ef_search, settings.candidates), settings.ivf_nprobe
+        )
 
     @classmethod
     def open(
@@ -135,30 +132,12 @@ class FileStore(Store):
             return pool
         parts = []
         if mode != "lexical":
-            bits = None if allowed is None else np.packbits(allowed, bitorder="little")
-            params = None if bits is None else self._selector(bits)
-            _, found = self.stored.vectors.search(vector[None, :], limit, params=params)
-            del params, bits  # the selector reads `bits` in place: freed only now
-            parts.append(found[0][found[0] >= 0])
+            _, found = self.stored.vectors.search(vector, limit, allowed)
+            parts.append(found)
         if mode != "dense":
             top = np.argpartition(-lexical, limit)[:limit]
             parts.append(top[lexical[top] > 0])
         return np.unique(np.concatenate(parts))
-
-    def _selector(self, bits: np.ndarray) -> faiss.SearchParameters:
-        """FAISS search parameters that keep a search to the passages whose
-        bit is set in `bits` (one per row, little-endian; a bitmap costs one
-        bit test a row, where a batch of ids would build a hash set of up to
-        every row for each question), with the index's own search breadth
-        (parameters passed with a search replace the index's, so they are
-        copied). The caller keeps `bits` alive until the search is done."""
-        selector = faiss.IDSelectorBitmap(self._n, faiss.swig_ptr(bits))
-        vectors = self.stored.vectors
-        if isinstance(vectors, faiss.IndexHNSW):
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=vectors.hnsw.efSearch)
-        if isinstance(vectors, faiss.IndexIVF):
-            return faiss.SearchParametersIVF(sel=selector, nprobe=vectors.nprobe)
-        return faiss.SearchParameters(sel=selector)
 
     def _dense_scores(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact cosine of the question with the passages `ids`: an IVF or
