@@ -278,17 +278,26 @@ def test_an_hnsw_graph_is_saved_once_and_extended(corpus_copy, tmp_path, monkeyp
     (corpus_copy / "robotarn.txt").write_text(NEW_ARTICLE, encoding="utf-8")
     updated = Assistant.load(settings)
     assert read_manifest(index).ann == graph, "a small update does not rewrite the graph"
-    assert updated.retriever.store.stored.vectors.ntotal == built.passages + 1
+    vectors = updated.retriever.store.stored.vectors
+    assert vectors.ntotal == built.passages + 1
+    # The saved graph is mapped, untouched; the new row is in the in-memory tail.
+    assert (vectors.covered, vectors.tail.ntotal) == (built.passages, 1)
+    assert "35 chercheurs" in updated.ask(QUESTIONS[0], mode="dense").excerpts[0].text
     reloaded = Assistant.load(settings)
     assert reloaded.report.status == "fresh"
-    assert reloaded.retriever.store.stored.vectors.ntotal == built.passages + 1
+    vectors = reloaded.retriever.store.stored.vectors
+    assert (vectors.covered, vectors.tail.ntotal) == (built.passages, 1)
     assert "35 chercheurs" in reloaded.ask(QUESTIONS[0], mode="dense").excerpts[0].text
 
     monkeypatch.setattr(qa.store, "ANN_TAIL_ROWS", 0)
     (corpus_copy / "other.txt").write_text("Autre brève\n\nRien de neuf à Rodez.", encoding="utf-8")
-    Assistant.load(settings)
+    rewritten = Assistant.load(settings)
     graph2 = read_manifest(index).ann
     assert graph2["rows"] == built.passages + 2 and not (index / graph["file"]).exists()
+    # Base and tail were written as one graph, which is now what is mapped.
+    vectors = rewritten.retriever.store.stored.vectors
+    assert (vectors.covered, vectors.tail.ntotal) == (built.passages + 2, 0)
+    assert "35 chercheurs" in rewritten.ask(QUESTIONS[0], mode="dense").excerpts[0].text
 
 
 def test_a_graph_ending_inside_a_merged_segment_still_loads(corpus_copy, tmp_path, monkeypatch):
