@@ -5,7 +5,9 @@ index read the usual way copies all of them into the process. FAISS can
 instead map a saved index's vectors and links from its file
 (`IO_FLAG_MMAP_IFC`): the kernel pages in what a search touches, and may
 drop it again, so the loaded index costs almost no memory of its own
-(measured at 200k passages: 24 MiB anonymous against 368 MiB read whole).
+(with the posting lists mapped too, a 1M-passage index loads into 429 MiB
+of anonymous memory against 2,587 MiB read whole: `python -m bench
+--sections 6`, README's Performance section).
 But a mapped index is read-only: FAISS aborts the process, not raising an
 exception, on an `add` to it.
 

@@ -91,6 +91,7 @@ def test_growth_section_adds_one_article_writing_only_its_segment(tmp_path):
     assert assistant["value"] > resident["value"]
     assert "after 100 dev questions searched" in assistant["detail"]
     assert rows["600 assistant, peak RSS"]["value"] >= assistant["value"]
+    assert rows["600 search a question, first time, p50"]["value"] > 0
     assert rows["600 read it after one upload"]["detail"] == "101 article files"
     assert rows["600 read the corpus folder"]["value"] > 0
 
