@@ -323,6 +323,26 @@ def _load_child(folder: Path) -> None:
     print(json.dumps(found))
 
 
+def _build(folder: Path, passages: int, kind: str) -> None:
+    """The section's synthetic starting index, kept in `folder`, for
+    measuring a load by hand (under a memory limit, say)."""
+    import qa.indexing
+    from qa.settings import Settings
+
+    qa.indexing.annotate = _notes
+    settings = Settings(index=folder, vector_index=kind)
+    _save_start(folder, passages, settings, _StubEmbedder())
+
+
+USAGE = """python -m bench.grow --build PASSAGES KIND FOLDER   the synthetic index, kept
+python -m bench.grow --load FOLDER                   load it (or any index), search 100
+                                                     dev questions, print memory as JSON"""
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--load"]:
+    if sys.argv[1:2] == ["--load"] and len(sys.argv) == 3:
         _load_child(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["--build"] and len(sys.argv) == 5:
+        _build(Path(sys.argv[4]), int(sys.argv[2]), sys.argv[3])
+    else:
+        sys.exit(USAGE)
