@@ -99,8 +99,8 @@ class PassageTable(Sequence[Passage]):
             size = handle.tell()
             data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
             if size and hasattr(mmap, "MADV_RANDOM"):
-                # A search reads about a hundred scattered rows: without this
-                # the kernel reads ahead around each, paging in 30 times more.
+                # A search reads about a hundred scattered rows: ask the
+                # kernel not to read ahead around each one from disk.
                 data.madvise(mmap.MADV_RANDOM)
         if len(starts) != rows or carry:
             detail = f"{len(starts)} passage lines, expected {rows}"
