@@ -326,10 +326,8 @@ def _load_child(folder: Path) -> None:
 def _build(folder: Path, passages: int, kind: str) -> None:
     """The section's synthetic starting index, kept in `folder`, for
     measuring a load by hand (under a memory limit, say)."""
-    import qa.indexing
     from qa.settings import Settings
 
-    qa.indexing.annotate = _notes
     settings = Settings(index=folder, vector_index=kind)
     _save_start(folder, passages, settings, _StubEmbedder())
 

@@ -545,9 +545,10 @@ def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> Ve
     """The vector index of every row: the saved graph, if any, mapped, with
     the vectors of the segments after it in its tail; else a flat index of
     them all."""
-    index = None
     covered = 0
-    if manifest.ann:
+    if not manifest.ann:
+        index = VectorIndex(faiss.IndexFlatIP(dimension or 0))
+    else:
         path = folder / manifest.ann["file"]
         index = _read_faiss(path)
         covered = manifest.ann["rows"]
@@ -567,14 +568,12 @@ def _read_vectors(folder: Path, manifest: Manifest, dimension: int | None) -> Ve
                 raise IndexCorruptedError(
                     str(path), f"shape {rows.shape}, expected ({segment['passages']}, {dimension})"
                 )
-            if index is None:
-                index = VectorIndex(faiss.IndexFlatIP(dimension))
             # The graph may end inside a segment that merged newer ones.
             index.add(np.ascontiguousarray(rows[max(0, covered - at) :]))
         at = stop
     if at < covered:
         raise IndexCorruptedError(str(folder / manifest.ann["file"]), "more rows than the segments")
-    return index if index is not None else VectorIndex(faiss.IndexFlatIP(dimension or 0))
+    return index
 
 
 def _read_notes(path: Path) -> list[DocumentNotes]:

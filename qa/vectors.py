@@ -105,15 +105,22 @@ def _empty_like(index: faiss.Index) -> faiss.Index:
     if kind == "hnsw":
         tail = faiss.IndexHNSWFlat(index.d, index.hnsw.nb_neighbors(1), faiss.METRIC_INNER_PRODUCT)
         tail.hnsw.efConstruction = index.hnsw.efConstruction
-        tail.hnsw.efSearch = index.hnsw.efSearch
-        return tail
-    if kind == "ivf":
+    elif kind == "ivf":
         quantizer = faiss.clone_index(index.quantizer)  # nlist x d floats, owned
         tail = faiss.IndexIVFFlat(quantizer, index.d, index.nlist, faiss.METRIC_INNER_PRODUCT)
-        tail.nprobe = index.nprobe
         tail.make_direct_map()
-        return tail
-    return faiss.IndexFlatIP(index.d)
+    else:
+        tail = faiss.IndexFlatIP(index.d)
+    _copy_breadth(index, tail)
+    return tail
+
+
+def _copy_breadth(source: faiss.Index, target: faiss.Index) -> None:
+    """Give `target` the search breadth of `source`, an index of its type."""
+    if isinstance(source, faiss.IndexHNSW):
+        target.hnsw.efSearch = source.hnsw.efSearch
+    elif isinstance(source, faiss.IndexIVF):
+        target.nprobe = source.nprobe
 
 
 def read_mapped(path: Path) -> faiss.Index:
@@ -123,8 +130,7 @@ def read_mapped(path: Path) -> faiss.Index:
     try:
         return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
     except RuntimeError:
-        index = faiss.read_index(str(path))  # raises again if the file is bad
-        return index
+        return faiss.read_index(str(path))  # raises again if the file is bad
 
 
 class VectorIndex:
@@ -245,9 +251,9 @@ class VectorIndex:
                     whole.add(tail.reconstruct_n(0, tail.ntotal))
             write(path, lambda temporary, index=whole: faiss.write_index(index, temporary))
             del whole  # the in-memory copy: freed before the file is mapped
-            saved = VectorIndex.mapped(path)
-            saved.set_breadth(*_breadth(base if base is not None else tail))
-            self._parts = saved._parts
+            saved = read_mapped(path)
+            _copy_breadth(tail, saved)  # the tail has the base's breadth, or is the whole
+            self._parts = (saved, int(saved.ntotal), _empty_like(saved), path)
 
 
 def _read_whole(base: faiss.Index, source: Path | None) -> faiss.Index:
@@ -256,12 +262,6 @@ def _read_whole(base: faiss.Index, source: Path | None) -> faiss.Index:
     if source is not None and source.is_file():
         return faiss.read_index(str(source))
     return faiss.deserialize_index(faiss.serialize_index(base))
-
-
-def _breadth(index: faiss.Index) -> tuple[int, int]:
-    ef = index.hnsw.efSearch if isinstance(index, faiss.IndexHNSW) else 16
-    nprobe = index.nprobe if isinstance(index, faiss.IndexIVF) else 1
-    return ef, nprobe
 
 
 def _search(
