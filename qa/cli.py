@@ -97,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refit qa/answerability.json on the dev split, then evaluate",
     )
+    ev.add_argument(
+        "--held-out-origins",
+        action="store_true",
+        help="dev only: fit on all origins of the questions but one, judge on that one",
+    )
     ev.add_argument("--min-answer-at-1", type=float, metavar="X", help="fail below this answer@1")
     ev.add_argument("--min-answer-at-k", type=float, metavar="X", help="fail below this answer@k")
     ev.add_argument(
@@ -260,8 +265,18 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.k is not None and args.k < 1:
         raise InputError(f"-k must be at least 1, got {args.k}")
+    if args.held_out_origins and args.split != "dev":
+        raise InputError("--held-out-origins fits models on the questions: use it with --split dev")
     questions = ev.load_questions(args.questions, args.split)
     assistant = Assistant.load(settings, progress=True)
+    if args.held_out_origins:
+        from qa import decide
+
+        origins = {q.id: q.origin for q in questions}
+        rows = decide.held_out_groups(ev.training_questions(assistant, questions), origins)
+        print(f"{len(questions)} dev questions from {args.questions}, each origin held out\n")
+        print(ev.format_held_out(rows))
+        return 0
     if args.train_answerability:
         _train(assistant, args.questions)
     modes = list(dict.fromkeys(args.mode or MODES))

@@ -369,14 +369,18 @@ def _fit_gate(questions: list[TrainingQuestion], folds: int, gate: str = "logist
 
 
 def fit(
-    questions: list[TrainingQuestion], max_wrong: float = 0.03, folds: int = 5
+    questions: list[TrainingQuestion],
+    max_wrong: float = 0.03,
+    folds: int = 5,
+    compare: bool = True,
 ) -> tuple[Answerability, dict[str, Any]]:
     """Fit both stages on every question; choose the threshold on
     cross-validated predictions (outer folds by question, so no question
     scores itself): the highest that keeps wrong abstentions under
     `max_wrong` among the answerable questions marked `calibrate`. A
     gradient-boosted gate is cross-validated beside the logistic one, for
-    comparison only (a logistic regression saves as plain JSON)."""
+    comparison only (a logistic regression saves as plain JSON), unless
+    `compare` is false."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
@@ -386,7 +390,7 @@ def fit(
         "answerable": int(labels.sum()),
         "candidates": int(sum(len(q.y) for q in questions)),
     }
-    for gate_kind in ("logistic", "gradient_boosting"):
+    for gate_kind in ("logistic", "gradient_boosting") if compare else ("logistic",):
         answered = np.zeros(len(questions))
         first_ok = np.zeros(len(questions), dtype=bool)
         outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
@@ -411,6 +415,72 @@ def fit(
         {"on": "dev split", "cross_validation": f"{folds}-fold, by question", **figures},
     )
     return model, figures
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """How a model fitted without one group of questions does on that group."""
+
+    group: str
+    questions: int
+    answerable: int
+    #: Answerable against unanswerable, from the gate's probability.
+    auc: float | None
+    #: Share of the answerable questions whose best candidate holds the answer.
+    first_candidate_answers: float
+    #: The threshold the model chose on the other groups.
+    threshold: float
+    abstained_ok: float
+    abstained_wrong: float
+    #: Share abstained per kind of unanswerable question.
+    abstained_by_kind: dict[str, float]
+
+
+def held_out_groups(
+    questions: list[TrainingQuestion],
+    group_of: dict[str, str],
+    max_wrong: float = 0.03,
+    folds: int = 5,
+) -> list[HeldOut]:
+    """Fit on every group of questions but one (`group_of`: question id to
+    group, such as who wrote it) and judge on that one, threshold included.
+    Cross-validation by question mixes every writer's wording into both
+    sides; a group held out whole is the nearest thing on dev to the
+    hidden sets, written by people the model never read. A group that
+    lacks answerable or unanswerable questions is skipped."""
+    from sklearn.metrics import roc_auc_score
+
+    out = []
+    for group in sorted(set(group_of.values())):
+        held = [q for q in questions if group_of[q.id] == group]
+        rest = [q for q in questions if group_of[q.id] != group]
+        if any(len({q.answerable for q in part}) < 2 for part in (held, rest)):
+            continue
+        model, _ = fit(rest, max_wrong, folds, compare=False)
+        answered = np.array([model.score(q.x)[1] for q in held])
+        ans = np.array([q.answerable for q in held])
+        first = [
+            bool(len(q.y) and q.y[int(np.argmax(model.ranker.probabilities(q.x)))]) for q in held
+        ]
+        below = answered < model.threshold
+        by_kind: dict[str, list[bool]] = {}
+        for q, abstained in zip(held, below.tolist(), strict=True):
+            if not q.answerable:
+                by_kind.setdefault(q.kind, []).append(abstained)
+        out.append(
+            HeldOut(
+                group,
+                len(held),
+                int(ans.sum()),
+                round(float(roc_auc_score(ans, answered)), 4),
+                round(float(np.mean([f for f, a in zip(first, ans, strict=True) if a])), 4),
+                round(model.threshold, 4),
+                round(float(np.mean(below[~ans])), 4),
+                round(float(np.mean(below[ans])), 4),
+                {k: round(float(np.mean(v)), 4) for k, v in sorted(by_kind.items())},
+            )
+        )
+    return out
 
 
 def _cv_figures(

@@ -26,7 +26,7 @@ import numpy as np
 
 from qa.answer import Answer
 from qa.corpus import normalize
-from qa.decide import ShortQuestion, TrainingQuestion, load_model
+from qa.decide import HeldOut, ShortQuestion, TrainingQuestion, load_model
 from qa.errors import InputError
 from qa.settings import MODES
 from qa.short import MAX_WORDS
@@ -628,6 +628,33 @@ def format_table(report: Evaluation) -> str:
         ]
         lines.append(f"| {m.mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n" + _group_tables(report)
+
+
+def format_held_out(rows: Sequence[HeldOut]) -> str:
+    """`qa.decide.held_out_groups` as a Markdown table: a row per origin."""
+    kinds = sorted({k for r in rows for k in r.abstained_by_kind})
+    head = [
+        "held-out origin",
+        "questions",
+        "answerable",
+        "auc_answerable",
+        "best candidate answers",
+        "threshold",
+        "unanswerable abstained",
+        "answerable abstained",
+        *(f"{k} abstained" for k in kinds),
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        auc = "" if r.auc is None else f"{r.auc:.3f}"
+        cells = [r.group, str(r.questions), str(r.answerable), auc]
+        cells += [f"{v:.3f}" for v in (r.first_candidate_answers, r.threshold)]
+        cells += [f"{v:.3f}" for v in (r.abstained_ok, r.abstained_wrong)]
+        cells += [
+            f"{r.abstained_by_kind[k]:.3f}" if k in r.abstained_by_kind else "" for k in kinds
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _group_tables(report: Evaluation) -> str:

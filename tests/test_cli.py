@@ -77,6 +77,7 @@ def test_ask_leads_with_the_short_answer(ask):
         (["index", "--corpus", "/nonexistent/folder"], "corpus folder not found"),
         (["ask"], "required: question"),
         (["frobnicate"], "invalid choice"),
+        (["eval", "--held-out-origins", "--split", "test"], "use it with --split dev"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, message):

@@ -75,6 +75,28 @@ def test_fit_separates_and_keeps_wrong_abstentions_under_the_bar():
     assert 0 <= answered <= 1 and confidence.max() == pytest.approx(answered)
 
 
+def test_held_out_groups_judge_each_group_with_a_model_fitted_without_it():
+    questions = synthetic(100) + [q for q in synthetic(30, seed=3) if q.answerable]
+    questions[100:] = [dataclasses.replace(q, id=f"c{q.id}") for q in questions[100:]]
+    # The third group has no unanswerable question: it cannot be judged.
+    group_of = {q.id: "a" if i < 50 else "b" if i < 100 else "c" for i, q in enumerate(questions)}
+    rows = decide.held_out_groups(questions, group_of)
+    assert [r.group for r in rows] == ["a", "b"]
+    a = rows[0]
+    held = [q for q in questions if group_of[q.id] == "a"]
+    assert (a.questions, a.answerable) == (len(held), sum(q.answerable for q in held))
+    # The threshold is the one a model fitted on the other groups chose.
+    model, _ = decide.fit([q for q in questions if group_of[q.id] != "a"], compare=False)
+    assert a.threshold == pytest.approx(model.threshold, abs=1e-4)
+    answered = np.array([model.score(q.x)[1] for q in held])
+    unanswerable = np.array([not q.answerable for q in held])
+    expected = float(np.mean(answered[unanswerable] < model.threshold))
+    assert a.abstained_ok == pytest.approx(expected, abs=1e-4)
+    assert a.abstained_by_kind == {"k": pytest.approx(expected, abs=1e-4)}
+    # The synthetic answers stand out, so a fair split separates them.
+    assert a.auc > 0.9 and a.first_candidate_answers > 0.9
+
+
 def test_json_round_trip_and_bad_files(tmp_path):
     model, _ = decide.fit(synthetic(60), max_wrong=0.05)
     path = tmp_path / "m.json"
