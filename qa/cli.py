@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--held-out-origins",
         action="store_true",
-        help="dev only: fit on all origins of the questions but one, judge on that one",
+        help="dev only: fit on all origins of the questions but one, judge on that one; "
+        "then how well each gate input alone tells answerable from each kind of unanswerable",
     )
     ev.add_argument("--min-answer-at-1", type=float, metavar="X", help="fail below this answer@1")
     ev.add_argument("--min-answer-at-k", type=float, metavar="X", help="fail below this answer@k")
@@ -273,9 +274,11 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         from qa import decide
 
         origins = {q.id: q.origin for q in questions}
-        rows = decide.held_out_groups(ev.training_questions(assistant, questions), origins)
+        training = ev.training_questions(assistant, questions)
         print(f"{len(questions)} dev questions from {args.questions}, each origin held out\n")
-        print(ev.format_held_out(rows))
+        print(ev.format_held_out(decide.held_out_groups(training, origins)))
+        print("\nEach gate input alone, answerable against each kind of unanswerable question:\n")
+        print(ev.format_separation(decide.signal_separation(training)))
         return 0
     if args.train_answerability:
         _train(assistant, args.questions)

@@ -346,9 +346,9 @@ def _fit_ranker(questions: list[TrainingQuestion]) -> Linear:
     return Linear.fit(np.vstack([q.x for q in chosen]), np.concatenate([q.y for q in chosen]))
 
 
-def _fit_gate(questions: list[TrainingQuestion], folds: int, gate: str = "logistic") -> Any:
-    """The gate learns from the ranker's probabilities on questions the
-    ranker did not see (inner folds), as it will meet new questions."""
+def _gate_rows(questions: list[TrainingQuestion], folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's gate input (`QUESTION_FEATURES`) from a ranker fitted
+    without it (inner folds), and whether it is answerable."""
     from sklearn.model_selection import StratifiedKFold
 
     rows: list[np.ndarray] = [np.zeros(0)] * len(questions)
@@ -358,7 +358,36 @@ def _fit_gate(questions: list[TrainingQuestion], folds: int, gate: str = "logist
         ranker = _fit_ranker([questions[i] for i in train])
         for i in held:
             rows[i] = question_features(questions[i].x, ranker.probabilities(questions[i].x))
-    x = np.vstack(rows)
+    return np.vstack(rows), labels
+
+
+def signal_separation(
+    questions: list[TrainingQuestion], folds: int = 5
+) -> dict[str, dict[str, float]]:
+    """Each gate input's ROC AUC, answerable questions against each kind of
+    unanswerable one (0.5: it tells them apart no better than chance; below
+    0.5, it is higher on the unanswerable ones). It shows where the gate's
+    information is, and where there is none: on dev, every input's AUC of
+    answerable against near-topic questions lies between 0.37 and 0.63,
+    while the cosine alone separates off-topic ones at 0.91."""
+    from sklearn.metrics import roc_auc_score
+
+    x, labels = _gate_rows(questions, folds)
+    kinds = np.array([q.kind for q in questions])
+    out: dict[str, dict[str, float]] = {}
+    for kind in sorted(set(kinds[~labels])):
+        chosen = labels | (kinds == kind)
+        out[kind] = {
+            name: round(float(roc_auc_score(labels[chosen], x[chosen, j])), 3)
+            for j, name in enumerate(QUESTION_FEATURES)
+        }
+    return out
+
+
+def _fit_gate(questions: list[TrainingQuestion], folds: int, gate: str = "logistic") -> Any:
+    """The gate learns from the ranker's probabilities on questions the
+    ranker did not see (inner folds), as it will meet new questions."""
+    x, labels = _gate_rows(questions, folds)
     if gate == "logistic":
         return Linear.fit(x, labels)
     from sklearn.ensemble import HistGradientBoostingClassifier

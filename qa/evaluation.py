@@ -657,6 +657,21 @@ def format_held_out(rows: Sequence[HeldOut]) -> str:
     return "\n".join(lines)
 
 
+def format_separation(separation: dict[str, dict[str, float]]) -> str:
+    """`qa.decide.signal_separation` as a Markdown table: a row per gate
+    input, a column per kind of unanswerable question."""
+    kinds = list(separation)
+    names = list(next(iter(separation.values()), {}))
+    lines = [
+        "| gate input | " + " | ".join(f"AUC against {k}" for k in kinds) + " |",
+        "|---" * (len(kinds) + 1) + "|",
+    ]
+    for name in names:
+        cells = [f"{separation[k][name]:.3f}" for k in kinds]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _group_tables(report: Evaluation) -> str:
     """A row per split, then per kind, of each mode: answer rates for kinds of
     answerable questions, abstention rates for the unanswerable ones."""

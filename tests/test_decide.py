@@ -97,6 +97,25 @@ def test_held_out_groups_judge_each_group_with_a_model_fitted_without_it():
     assert a.auc > 0.9 and a.first_candidate_answers > 0.9
 
 
+def test_signal_separation_finds_the_inputs_that_tell_kinds_apart():
+    questions = synthetic(90)
+    answerable = [q for q in questions if q.answerable]
+    # "off": no candidate stands out; "copy": the candidates of answerable
+    # questions, so nothing can tell them apart.
+    off = [dataclasses.replace(q, kind="off") for q in questions if not q.answerable]
+    copies = [
+        dataclasses.replace(
+            q, id=f"copy{q.id}", kind="copy", y=np.zeros_like(q.y), answerable=False
+        )
+        for q in answerable[:30]
+    ]
+    separation = decide.signal_separation(answerable + off + copies)
+    assert list(separation) == ["copy", "off"]
+    assert list(separation["off"]) == list(QUESTION_FEATURES)
+    assert separation["off"]["sentence_cos"] > 0.9
+    assert 0.3 < separation["copy"]["sentence_cos"] < 0.7
+
+
 def test_json_round_trip_and_bad_files(tmp_path):
     model, _ = decide.fit(synthetic(60), max_wrong=0.05)
     path = tmp_path / "m.json"

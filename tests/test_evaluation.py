@@ -8,11 +8,14 @@ import re
 import pytest
 
 from qa.cli import main
+from qa.decide import HeldOut
 from qa.errors import InputError
 from qa.evaluation import (
     EvalQuestion,
     QuestionResult,
     answer_rank,
+    format_held_out,
+    format_separation,
     load_questions,
     score,
     short_is_right,
@@ -60,6 +63,24 @@ def test_metrics_match_a_hand_computed_example():
     assert m["auc_answerable"] == 0.5  # every confidence is 0.5: no separation
     assert m["p50_ms"] == pytest.approx(25.0)
     assert m["p95_ms"] == pytest.approx(38.5)
+
+
+def test_held_out_and_separation_tables_have_a_row_each_and_blank_missing_kinds():
+    rows = [
+        HeldOut("v1", 10, 8, 0.9, 0.75, 0.3, 0.5, 0.125, {"near_topic": 0.5}),
+        HeldOut("v2", 20, 15, None, 0.6, 0.25, 0.2, 0.0, {"off_topic": 0.2}),
+    ]
+    table = format_held_out(rows).splitlines()
+    assert table[0].endswith("| near_topic abstained | off_topic abstained |")
+    assert table[2] == "| v1 | 10 | 8 | 0.900 | 0.750 | 0.300 | 0.500 | 0.125 | 0.500 |  |"
+    assert table[3] == "| v2 | 20 | 15 |  | 0.600 | 0.250 | 0.200 | 0.000 |  | 0.200 |"
+    separation = {"near": {"best": 0.6, "coverage": 0.45}, "off": {"best": 0.9, "coverage": 0.8}}
+    assert format_separation(separation).splitlines() == [
+        "| gate input | AUC against near | AUC against off |",
+        "|---|---|---|",
+        "| best | 0.600 | 0.900 |",
+        "| coverage | 0.450 | 0.800 |",
+    ]
 
 
 def test_auc_counts_pairs_ranked_right():
