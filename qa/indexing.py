@@ -326,7 +326,9 @@ def reusable_vectors(
 
 
 def why_stale(manifest: Manifest, build: dict[str, Any], records: list[dict[str, Any]]) -> str:
-    changed = [key for key in build if manifest.build.get(key) != build[key]]
+    # A setting only one side has changed too (an index written by a newer
+    # version has settings this one does not know).
+    changed = [k for k in {**manifest.build, **build} if manifest.build.get(k) != build.get(k)]
     if changed:
         return "settings changed: " + ", ".join(changed)
     old = {d["id"]: d["sha256"] for d in manifest.documents}

@@ -2,6 +2,7 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.errors import IndexCorruptedError
+from qa.indexing import why_stale
 from qa.store import MANIFEST, VECTORS, read_manifest
 
 
@@ -86,6 +87,14 @@ def test_changed_chunking_settings_rebuild(corpus_copy, tmp_path):
     report = Assistant.load(settings.with_(passage_chars=300)).report
     assert report.status == "updated"
     assert "chunking" in report.reason
+
+
+def test_a_setting_only_the_saved_index_has_is_named_as_the_reason():
+    from qa.store import FORMAT_VERSION, Manifest
+
+    saved = Manifest(FORMAT_VERSION, {"model": {"name": "m"}, "newer": 1}, [], 0, [])
+    assert why_stale(saved, {"model": {"name": "m"}}, []) == "settings changed: newer"
+    assert why_stale(saved, {"model": {"name": "n"}, "newer": 1}, []) == "settings changed: model"
 
 
 def test_corrupted_index_is_an_error_until_rebuilt(corpus_copy, tmp_path):
