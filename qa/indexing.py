@@ -91,6 +91,8 @@ def build_settings(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         },
         "analyzer": ANALYZER_VERSION,
         "annotations": pipeline_info(),
+        # What a sentence's vector is (`embed_sentences`).
+        "sentences": "mean of alone and after the sentence before",
         "bm25": {"k1": settings.bm25_k1, "b": settings.bm25_b, "method": "lucene"},
     }
 
@@ -111,9 +113,42 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _sentence_key(text: str) -> str:
-    """Sentence vectors share the reuse table with passage vectors, apart."""
-    return _key("sentence\n" + text)
+def _sentence_key(before: str, text: str) -> str:
+    """A sentence's vector depends on its text and the sentence before it
+    (`embed_sentences`). Sentence vectors share the reuse table with
+    passage vectors, apart."""
+    return _key(f"sentence\n{before}\x00{text}")
+
+
+def embed_sentences(
+    texts: list[tuple[str, str]],
+    embedder: Embedder,
+    previous: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    """One vector per sentence, given as (the sentence before it, its text):
+    the mean of its embedding read alone and read after the sentence before
+    it. Its dot product with a question's vector is so the mean of the two
+    cosines. The second reading holds what the sentence leaves to its
+    context ("Elle vise à…", "Ce programme…"): on dev, choosing the
+    answering sentence by this mean instead of the cosine of the sentence
+    alone put the answer in the first candidate for 0.665 of the answerable
+    questions against 0.642 (cross-validated), and raised the AUC of
+    answerable against unanswerable from 0.811 to 0.818; both also rose
+    with each question origin held out. On test, answer@1 rose from 0.674
+    to 0.690 (README, Evaluation). A vector already in `previous` (same
+    text, same sentence before) is reused."""
+    keys = [_sentence_key(before, text) for before, text in texts]
+    todo = [i for i, key in enumerate(keys) if key not in previous]
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    if todo:
+        alone = [texts[i][1] for i in todo]
+        read_on = [f"{texts[i][0]} {texts[i][1]}".strip() for i in todo]
+        fresh = embedder.encode_passages(alone + read_on)
+        out[todo] = (fresh[: len(todo)] + fresh[len(todo) :]) / 2
+    for i, key in enumerate(keys):
+        if key in previous:
+            out[i] = previous[key]
+    return out
 
 
 def ensure_index(
@@ -182,7 +217,9 @@ def _ensure_index(
             if same_model or same_pipeline:
                 old = load_index(folder, manifest)
                 if same_model:
-                    previous = _previous_vectors(old, old.live)
+                    # Sentence vectors made another way are embedded again.
+                    same_sentences = manifest.build.get("sentences") == build["sentences"]
+                    previous = _previous_vectors(old, old.live, same_sentences)
                 if same_pipeline:
                     notes = {n.sha256: n for n in old.notes}
         targets = build_steps(docs, {}, settings.build_step)
@@ -282,15 +319,18 @@ def indexed_times(docs: tuple[Document, ...], manifest: Manifest | None) -> dict
     }
 
 
-def _previous_vectors(old: StoredIndex, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The vectors of `old`'s `rows` (flags, live rows only) and of their
-    documents' sentences, keyed by the text they embed (`reusable_vectors`)."""
+def _previous_vectors(
+    old: StoredIndex, rows: np.ndarray, sentences: bool = True
+) -> dict[str, np.ndarray]:
+    """The vectors of `old`'s `rows` (flags, live rows only) and (if
+    `sentences`) of their documents' sentences, keyed by the text they embed
+    (`reusable_vectors`)."""
     titles = {d["id"]: d["title"] for d in old.manifest.documents}
     chosen = np.flatnonzero(rows)
     vectors = old.vectors.reconstruct_batch(chosen.astype(np.int64)) if len(chosen) else []
     passages = [old.passages[row] for row in chosen]
     reached = {p.doc_id for p in passages}
-    notes = [n for n in old.notes if n.doc_id in reached]
+    notes = [n for n in old.notes if n.doc_id in reached] if sentences else []
     return reusable_vectors(passages, vectors, titles, notes, old.sentence_vectors)
 
 
@@ -303,9 +343,9 @@ def reusable_vectors(
 ) -> dict[str, np.ndarray]:
     """Vectors an update may reuse, keyed by the text they embed: the
     `passages`' (one of `vectors` each) by their embedding input, their
-    documents' sentences (`notes`, `sentence_vectors`) by their own text,
-    read from the old passages (a sentence's offsets point into its
-    document's old text)."""
+    documents' sentences (`notes`, `sentence_vectors`) by their own text
+    and the one before, read from the old passages (a sentence's offsets
+    point into its document's old text)."""
     previous: dict[str, np.ndarray] = {}
     by_doc: dict[str, list[Passage]] = {}
     for passage, vector in zip(passages, vectors, strict=True):
@@ -314,14 +354,19 @@ def reusable_vectors(
     for note in notes:
         if note.doc_id not in by_doc:
             continue
-        for s, vector in zip(note.sentences, sentence_vectors[note.doc_id], strict=True):
-            # A sentence longer than a passage is in none: it is re-embedded.
+        texts: list[str | None] = []
+        for s in note.sentences:
+            # A sentence longer than a passage is in none: it is re-embedded,
+            # and so is the one after it.
             inside = next(
                 (p for p in by_doc[note.doc_id] if p.start <= s.start and s.end <= p.end), None
             )
-            if inside is not None:
-                text = inside.text[s.start - inside.start : s.end - inside.start]
-                previous[_sentence_key(text)] = np.array(vector)
+            at = inside.start if inside is not None else 0
+            texts.append(None if inside is None else inside.text[s.start - at : s.end - at])
+        for i, (text, vector) in enumerate(zip(texts, sentence_vectors[note.doc_id], strict=True)):
+            before = texts[i - 1] if i else ""
+            if text is not None and before is not None:
+                previous[_sentence_key(before, text)] = np.array(vector)
     return previous
 
 
@@ -376,15 +421,17 @@ def new_segment(
     known = {**notes_by_hash, **{n.sha256: n for n in fresh_notes}}
     # A document renamed but unchanged keeps its notes under its new id.
     notes = [dataclasses.replace(known[d.sha256], doc_id=d.id) for d in docs]
-    # One embedding per sentence, so the answering sentence is chosen by
-    # meaning too; a sentence whose text did not change keeps its vector.
-    texts = [d.text[s.start : s.end] for d, n in zip(docs, notes, strict=True) for s in n.sentences]
-    sentence_vectors, _ = _embed_or_reuse(
-        texts, [_sentence_key(t) for t in texts], embedder, previous, False
-    )
+    # One vector per sentence, so the answering sentence is chosen by
+    # meaning too; a sentence whose text (and the one before) did not change
+    # keeps its vector.
+    texts = []
+    for d, n in zip(docs, notes, strict=True):
+        own = [d.text[s.start : s.end] for s in n.sentences]
+        texts += zip(["", *own[:-1]], own, strict=True)
+    vectors_of_sentences = embed_sentences(texts, embedder, previous)
     by_doc, at = {}, 0
     for note in notes:
-        by_doc[note.doc_id] = sentence_vectors[at : at + len(note.sentences)]
+        by_doc[note.doc_id] = vectors_of_sentences[at : at + len(note.sentences)]
         at += len(note.sentences)
     block = Postings.build(analyze(p.text) for p in passages)
     return Segment(passages, vectors, block, {n.doc_id: n for n in notes}, by_doc, embedded)

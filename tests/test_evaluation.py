@@ -189,6 +189,9 @@ def test_fresh_questions_have_kinds_in_a_frozen_split():
     # nor do the questions added to dev later (the test split is frozen).
     assert all(q.split == "dev" for q in questions if q.origin in ("v1", "v3"))
     assert sum(q.origin == "v3" for q in questions) >= 300
+    # The questions written after the split was frozen (`v4`) are test only.
+    assert all(q.split == "test" for q in questions if q.origin == "v4")
+    assert sum(q.origin == "v4" for q in questions) >= 60
     test = load_questions("evals/questions.jsonl", "test")
     assert test and all(q.split == "test" for q in test)
     dev = load_questions("evals/questions.jsonl", "dev")
@@ -221,7 +224,7 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     code, out, err = eval_cli(
         capsys, index_dir, seeds, "--split", "test",
         "--min-answer-at-1", "0.67", "--min-answer-at-k", "0.88",
-        "--min-abstained", "0.24", "--max-wrong-abstained", "0.06",
+        "--min-abstained", "0.33", "--max-wrong-abstained", "0.06",
         "--json", str(report), "--plot", str(tmp_path / "curve.png"),
     )  # fmt: skip
     assert code == 0, out + err
@@ -232,10 +235,10 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     assert [m["mode"] for m in data["modes"]] == ["dense", "lexical", "hybrid"]
     assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl", "test"))
     assert set(data["modes"][2]["by_kind"]) >= {"paraphrase", "english", "near_topic"}
-    # Short answers: offered for a quarter of the answerable questions, and
-    # right (a gold string in at most 8 words) for 0.77 of those (README).
+    # Short answers: offered for a fifth of the answerable questions, and
+    # right (a gold string in at most 8 words) for 0.79 of those (README).
     hybrid = data["modes"][2]["metrics"]
-    assert hybrid["short_offered"] >= 0.2 and hybrid["short_accuracy"] >= 0.72
+    assert hybrid["short_offered"] >= 0.18 and hybrid["short_accuracy"] >= 0.74
     assert "| short offered | short right |" in out
 
 

@@ -2,7 +2,7 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.errors import IndexCorruptedError
-from qa.indexing import why_stale
+from qa.indexing import embed_sentences, why_stale
 from qa.store import MANIFEST, VECTORS, read_manifest
 
 
@@ -47,11 +47,14 @@ def test_stale_index_re_embeds_only_the_changed_document(corpus_copy, tmp_path, 
     assistant = Assistant.load(settings)
     report = assistant.report
     # spaCy reads only the changed article; among the sentences only the new
-    # ones are embedded (after the changed passages). The comment counter
-    # that ended the article is no longer at its end, so it is text now.
+    # ones are embedded (after the changed passages), each alone and after
+    # the sentence before it. The comment counter that ended the article is
+    # no longer at its end, so it is text now.
     assert analysed == ["002_ff58c89954683044.txt"]
     sentences = encoded[report.embedded :]
-    assert sentences == ["0 commentaires:", "La Ville Rose compte aussi 12 licornes."]
+    new = ["0 commentaires:", "La Ville Rose compte aussi 12 licornes."]
+    before = "Toulouse espère donc être parmi les premières métropoles labellisées, fin octobre."
+    assert sentences == [*new, f"{before} {new[0]}", f"{new[0]} {new[1]}"]
     assert report.status == "updated"
     assert "002_ff58c89954683044.txt" in report.reason
     changed_passages = [
@@ -123,8 +126,13 @@ def test_sentence_vectors_stay_with_their_sentences_when_text_is_inserted(corpus
     stored = assistant.sentences["004_67b8fb8b68afd666.txt"]
     doc = assistant.documents["004_67b8fb8b68afd666.txt"]
     texts = [doc.text[s.start : s.end] for s in stored.notes.sentences]
-    fresh = assistant.embedder.encode_passages(texts)
+    pairs = list(zip(["", *texts[:-1]], texts, strict=True))
+    fresh = embed_sentences(pairs, assistant.embedder, {})
     assert np.allclose(stored.vectors, fresh, atol=1e-4)
+    # Each is the mean of the sentence read alone and after the one before.
+    alone = assistant.embedder.encode_passages(texts[1:2])[0]
+    read_on = assistant.embedder.encode_passages([f"{texts[0]} {texts[1]}"])[0]
+    assert np.allclose(stored.vectors[1], (alone + read_on) / 2, atol=1e-4)
 
 
 def test_a_save_by_another_process_while_loading_is_not_corruption(
