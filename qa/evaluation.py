@@ -48,8 +48,9 @@ class EvalQuestion:
     kind: str = ""
     #: "dev" (tune on it) or "test" (report it; never tuned on); "" for none.
     split: str = ""
-    #: "v1": the first set, written beside the engine (the old hand-set weights
-    #: were tuned on it); "v2": written fresh from the articles alone.
+    #: Who wrote it, and when: "v1", the first set, written beside the engine
+    #: (the old hand-set weights were tuned on it); "v2", "v3", "v4", later
+    #: sets written fresh from the articles alone by other readers.
     origin: str = ""
 
     @property
@@ -85,9 +86,12 @@ class ModeReport:
     mode: str
     metrics: dict[str, float]
     results: tuple[QuestionResult, ...]
-    #: The same metrics for the questions of each kind, then of each split.
+    #: The same metrics for the questions of each kind, of each split, and
+    #: of each origin (a set written later shows whether the figures hold
+    #: on wording nothing was chosen on).
     by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
     by_split: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_origin: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def failures(self) -> list[QuestionResult]:
         """Answerable questions not answered first, unanswerable ones answered."""
@@ -135,7 +139,7 @@ class Evaluation:
     modes: list[ModeReport] = field(default_factory=list)
     sweep: Sweep | None = None
     warnings: list[str] = field(default_factory=list)
-    #: Questions per "kind:NAME" and "split:NAME", for the tables.
+    #: Questions per "kind:NAME", "split:NAME" and "origin:NAME", for the tables.
     group_sizes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -337,11 +341,12 @@ def score(
 def mode_report(
     mode: str, questions: Sequence[EvalQuestion], results: Sequence[QuestionResult], k: int
 ) -> ModeReport:
-    """Every metric of one mode, over all questions, per kind and per split."""
+    """Every metric of one mode, over all questions, per kind, per split and
+    per origin (a split or origin table only when there are two or more)."""
 
     def groups(attribute: str) -> dict[str, dict[str, float]]:
         names = sorted({getattr(q, attribute) for q in questions} - {""})
-        if len(names) < 2 and attribute == "split":
+        if len(names) < 2 and attribute != "kind":
             return {}
         return {
             name: score(chosen, results, k)
@@ -350,7 +355,12 @@ def mode_report(
         }
 
     return ModeReport(
-        mode, score(questions, results, k), tuple(results), groups("kind"), groups("split")
+        mode,
+        score(questions, results, k),
+        tuple(results),
+        groups("kind"),
+        groups("split"),
+        groups("origin"),
     )
 
 
@@ -390,7 +400,7 @@ def evaluate(
             raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     report = Evaluation(questions_file=questions_file, k=k)
     for q in questions:
-        for title, name in (("kind", q.kind), ("split", q.split)):
+        for title, name in (("kind", q.kind), ("split", q.split), ("origin", q.origin)):
             if name:
                 key = f"{title}:{name}"
                 report.group_sizes[key] = report.group_sizes.get(key, 0) + 1
@@ -673,11 +683,13 @@ def format_separation(separation: dict[str, dict[str, float]]) -> str:
 
 
 def _group_tables(report: Evaluation) -> str:
-    """A row per split, then per kind, of each mode: answer rates for kinds of
-    answerable questions, abstention rates for the unanswerable ones."""
+    """A row per split, then per origin, then per kind, of each mode: answer
+    rates for kinds of answerable questions, abstention rates for the
+    unanswerable ones."""
     out = []
     for m in report.modes:
-        for title, groups in (("split", m.by_split), ("kind", m.by_kind)):
+        tables = (("split", m.by_split), ("origin", m.by_origin), ("kind", m.by_kind))
+        for title, groups in tables:
             if not groups:
                 continue
             out += [

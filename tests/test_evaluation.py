@@ -17,6 +17,7 @@ from qa.evaluation import (
     format_held_out,
     format_separation,
     load_questions,
+    mode_report,
     score,
     short_is_right,
     tradeoff,
@@ -63,6 +64,27 @@ def test_metrics_match_a_hand_computed_example():
     assert m["auc_answerable"] == 0.5  # every confidence is 0.5: no separation
     assert m["p50_ms"] == pytest.approx(25.0)
     assert m["p95_ms"] == pytest.approx(38.5)
+
+
+def test_each_origin_is_scored_on_its_own_questions_and_one_origin_gets_no_table():
+    """A set written later (its own `origin`) gets its own row, so a change
+    can be read on wording nothing was chosen on."""
+
+    def written(q, origin):
+        return dataclasses.replace(q, origin=origin)
+
+    questions = [written(q, "v2" if q.id in ("qa", "qc") else "v4") for q in QUESTIONS]
+    report = mode_report("hybrid", questions, RESULTS, k=5)
+    # v2: qa (answerable, answer at rank 2) and qc (unanswerable, abstained).
+    assert report.by_origin["v2"]["answer@1"] == 0.0
+    assert report.by_origin["v2"]["answer@5"] == 1.0
+    assert report.by_origin["v2"]["abstained_ok"] == 1.0
+    # v4: qb (answered first over two articles) and qd (wrongly abstained).
+    assert report.by_origin["v4"]["answer@1"] == pytest.approx(1 / 2)
+    assert report.by_origin["v4"]["abstained_wrong"] == pytest.approx(1 / 2)
+    assert set(report.by_origin) == {"v2", "v4"}
+    single = [written(q, "v2") for q in QUESTIONS]
+    assert mode_report("hybrid", single, RESULTS, k=5).by_origin == {}
 
 
 def test_held_out_and_separation_tables_have_a_row_each_and_blank_missing_kinds():
@@ -231,6 +253,7 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| hybrid |" in out and "| lexical |" in out and "| dense |" in out
     assert "| hybrid by kind |" in out and "| paraphrase |" in out
+    assert "| hybrid by origin |" in out and "| v4 |" in out
     data = json.loads(report.read_text())
     assert [m["mode"] for m in data["modes"]] == ["dense", "lexical", "hybrid"]
     assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl", "test"))
