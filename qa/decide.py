@@ -586,6 +586,8 @@ def fit_short(
     curve = []
     for t in np.unique(np.round(best, 4)):
         offered = best >= t
+        if not offered.any():
+            continue  # the highest probability, rounded up, passes every one
         curve.append((float(t), float(offered.mean()), float(smooth[offered].mean())))
     good = [row for row in curve if row[2] >= min_accuracy]
     chosen_row = max(good, key=lambda r: (r[1], -r[0])) if good else (1.0, 0.0, 0.0)

@@ -80,7 +80,7 @@ def test_a_two_part_question_is_answered_by_its_first_two_excerpts(assistant, qu
 @pytest.mark.parametrize(
     ("question", "short", "kind"),
     [
-        ("Qui est le président de FrenchSouth.digital ?", "Pierre Deniset", "person"),
+        ("Qui est le directeur de Digital Place ?", "Jean-Pierre Bayol", "person"),
         ("Quel est le budget du plan IA de l'Occitanie ?", "50 millions d’euros", "money"),
         ("Combien de start-up se sont installées à La Cité en moins de 6 mois ?", "40 start-up",
          "number"),

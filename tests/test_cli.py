@@ -60,9 +60,9 @@ def test_ask_abstains_in_words(ask):
 
 
 def test_ask_leads_with_the_short_answer(ask):
-    code, out, _ = ask("Qui est le président de FrenchSouth.digital ?")
+    code, out, _ = ask("Qui est le directeur de Digital Place ?")
     assert code == 0
-    assert out.startswith("Réponse : Pierre Deniset  (from [1], confidence ")
+    assert out.startswith("Réponse : Jean-Pierre Bayol  (from [1], confidence ")
     assert "\n\n[1] " in out
 
 

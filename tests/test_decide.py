@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -181,6 +182,17 @@ def test_short_answers_are_offered_where_cross_validation_says_they_are_right(tm
     data["short_answer"]["features"] = ["other"]
     with pytest.raises(ModelError, match="short-answer"):
         Answerability.from_json(data)
+
+
+def test_the_short_answer_curve_has_no_empty_threshold():
+    """Thresholds are probabilities rounded to 4 places: the highest, rounded
+    up, offers nothing, and a row for it was the mean of an empty slice (a
+    NaN and a warning at every refit). Seed 6 rounds its highest up."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, threshold, figures = decide.fit_short(short_synthetic(150, seed=6))
+    assert 0 < threshold < 1
+    assert all(np.isfinite(row).all() for row in figures["curve"])
 
 
 def test_the_shipped_model_offers_short_answers():
