@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -46,6 +46,10 @@ from qa.text import ANALYZER_VERSION, analyze
 from qa.vectors import VectorIndex, new_vector_index
 
 log = logging.getLogger(__name__)
+
+#: A text `_embed_or_reuse` makes a vector of: a passage's embedding input, or
+#: a sentence with the one before it.
+T = TypeVar("T")
 
 #: Compact once dead rows are more than this share of all rows: they cost
 #: memory and disk, and a filtered HNSW or IVF search slows as they grow
@@ -138,17 +142,23 @@ def embed_sentences(
     to 0.690 (README, Evaluation). A vector already in `previous` (same
     text, same sentence before) is reused."""
     keys = [_sentence_key(before, text) for before, text in texts]
-    todo = [i for i, key in enumerate(keys) if key not in previous]
-    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    if todo:
-        alone = [texts[i][1] for i in todo]
-        read_on = [f"{texts[i][0]} {texts[i][1]}".strip() for i in todo]
-        fresh = embedder.encode_passages(alone + read_on)
-        out[todo] = (fresh[: len(todo)] + fresh[len(todo) :]) / 2
-    for i, key in enumerate(keys):
-        if key in previous:
-            out[i] = previous[key]
-    return out
+    vectors, _ = _embed_or_reuse(
+        texts, keys, lambda todo: _read_in_context(todo, embedder), embedder.dimension, previous
+    )
+    return vectors
+
+
+def _read_in_context(texts: list[tuple[str, str]], embedder: Embedder) -> np.ndarray:
+    """`embed_sentences`' mean of the two readings, embedded in one call. A
+    sentence with none before it (an article's first) has one reading only,
+    embedded once."""
+    after = [i for i, (before, _) in enumerate(texts) if before]
+    fresh = embedder.encode_passages(
+        [text for _, text in texts] + [f"{texts[i][0]} {texts[i][1]}" for i in after]
+    )
+    vectors = fresh[: len(texts)].copy()
+    vectors[after] = (vectors[after] + fresh[len(texts) :]) / 2
+    return vectors
 
 
 def ensure_index(
@@ -415,7 +425,11 @@ def new_segment(
     titles = {d.id: d.title for d in docs}
     inputs = [embedding_input(p, titles[p.doc_id]) for p in passages]
     vectors, embedded = _embed_or_reuse(
-        inputs, [_key(t) for t in inputs], embedder, previous, progress
+        inputs,
+        [_key(t) for t in inputs],
+        lambda todo: embedder.encode_passages(todo, progress=progress),
+        embedder.dimension,
+        previous,
     )
     fresh_notes = annotate(d for d in docs if d.sha256 not in notes_by_hash)
     known = {**notes_by_hash, **{n.sha256: n for n in fresh_notes}}
@@ -606,17 +620,18 @@ def _merge_tail(stored: StoredIndex, first: int) -> StoredIndex:
 
 
 def _embed_or_reuse(
-    texts: list[str],
+    texts: Sequence[T],
     keys: list[str],
-    embedder: Embedder,
-    previous: dict[str, np.ndarray],
-    progress: bool,
+    encode: Callable[[list[T]], np.ndarray],
+    dimension: int,
+    previous: Mapping[str, np.ndarray],
 ) -> tuple[np.ndarray, int]:
-    """A vector per text: `previous[key]` when there is one, else embedded.
+    """A vector per text: `previous[key]` when there is one, else made by
+    `encode` (passages: one embedding; sentences: `_read_in_context`).
     Returns the vectors and how many were embedded."""
     todo = [i for i, key in enumerate(keys) if key not in previous]
-    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    fresh = embedder.encode_passages([texts[i] for i in todo], progress=progress)
+    vectors = np.zeros((len(texts), dimension), dtype=np.float32)
+    fresh = encode([texts[i] for i in todo])
     for row, i in enumerate(todo):
         vectors[i] = fresh[row]
     for i, key in enumerate(keys):

@@ -2,7 +2,7 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.errors import IndexCorruptedError
-from qa.indexing import embed_sentences, why_stale
+from qa.indexing import _sentence_key, embed_sentences, why_stale
 from qa.store import MANIFEST, VECTORS, read_manifest
 
 
@@ -133,6 +133,34 @@ def test_sentence_vectors_stay_with_their_sentences_when_text_is_inserted(corpus
     alone = assistant.embedder.encode_passages(texts[1:2])[0]
     read_on = assistant.embedder.encode_passages([f"{texts[0]} {texts[1]}"])[0]
     assert np.allclose(stored.vectors[1], (alone + read_on) / 2, atol=1e-4)
+
+
+def test_a_sentence_is_read_alone_and_after_the_one_before_and_a_first_one_once():
+    """`embed_sentences` in one encoding call: every sentence alone, then each
+    after the sentence before it; an article's first has nothing before it,
+    so its one reading is its vector. A vector already known is reused."""
+    import numpy as np
+
+    class Recording:
+        dimension = 2
+
+        def __init__(self):
+            self.calls: list[list[str]] = []
+
+        def encode_passages(self, texts, progress=False):
+            self.calls.append(list(texts))
+            return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    embedder = Recording()
+    pairs = [("", "Un."), ("Un.", "Deux."), ("Deux.", "Trois.")]
+    vectors = embed_sentences(pairs, embedder, {})
+    assert embedder.calls == [["Un.", "Deux.", "Trois.", "Un. Deux.", "Deux. Trois."]]
+    assert vectors.tolist() == [[3, 1], [(5 + 9) / 2, 1], [(6 + 12) / 2, 1]]
+    known = {_sentence_key(*pair): v for pair, v in zip(pairs, vectors, strict=True)}
+    embedder.calls.clear()
+    again = embed_sentences([*pairs, ("Trois.", "Quatre.")], embedder, known)
+    assert embedder.calls == [["Quatre.", "Trois. Quatre."]]
+    assert again[:3].tolist() == vectors.tolist()
 
 
 def test_a_save_by_another_process_while_loading_is_not_corruption(
