@@ -13,12 +13,12 @@ assistant abstains. A long article can so give two excerpts, and the
 answering sentence is never cut out by trimming.
 
 A question that asks two things ("Combien d'emplois en Midi-Pyrénées, et
-combien de salariés en Occitanie ?") is also ranked part by part, and each
-sentence keeps the best confidence any part gives it: each part's answer
-comes first even when the whole question leans to one article. Measured on
-dev against diversifying the excerpts across articles (maximal marginal
-relevance), which moved no dev answer and pushed single-article answers
-down on test.
+combien de salariés en Occitanie ?") is also ranked part by part: each
+part's best sentence leads, then every sentence with the best confidence
+any part gives it, so each part's answer comes first even when the whole
+question leans to one article. Measured on dev against diversifying the
+excerpts across articles (maximal marginal relevance), which moved no dev
+answer and pushed single-article answers down on test.
 """
 
 from __future__ import annotations
@@ -351,15 +351,28 @@ def short_answer(
 
 
 def merge_rankings(rankings: list[list[Candidate]]) -> list[Candidate]:
-    """One ranking from the whole question's and its parts': each sentence
-    with the best confidence any of them gave it, best first."""
+    """One ranking from the whole question's (first) and its parts': each
+    part's best sentence first, best first, then every other sentence with
+    the best confidence any ranking gave it.
+
+    Putting the parts' best first gives each part's answer a place among the
+    first excerpts even when the whole question's best sentences all answer
+    one part (dev, two-article questions: answered first 0.469 -> 0.571
+    against ranking by best confidence alone, `qa eval --split dev`)."""
     best: dict[tuple[str, int], Candidate] = {}
     for ranking in rankings:
         for c in ranking:
             key = (c.doc_id, c.index)
             if key not in best or c.confidence > best[key].confidence:
                 best[key] = c
-    return sorted(best.values(), key=lambda c: -c.confidence)
+    leaders: dict[tuple[str, int], Candidate] = {}
+    for ranking in rankings[1:]:
+        leader = next((c for c in ranking if (c.doc_id, c.index) not in leaders), None)
+        if leader is not None:
+            leaders[leader.doc_id, leader.index] = best[leader.doc_id, leader.index]
+    rest = [c for key, c in best.items() if key not in leaders]
+    by_confidence = sorted(leaders.values(), key=lambda c: -c.confidence)
+    return by_confidence + sorted(rest, key=lambda c: -c.confidence)
 
 
 def rank_candidates(

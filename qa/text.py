@@ -364,7 +364,8 @@ def counts_term(stems: tuple[str, ...], term: str) -> bool:
 # coordination followed by a second interrogative starts a second question.
 _SECOND_QUESTION = re.compile(
     r"\s*(?:[,;]\s*)?\b(?:et|and)\s+(?=(?:quel(?:le)?s?|qui|combien|quand|où|comment|"
-    r"pourquoi|d['’]\s*ici|depuis|(?:avec|à|dans|de|sur|pour|par|en) (?:quel|qui|combien)|"
+    r"pourquoi|d['’]\s*ici|depuis|lequel|laquelle|lesquel(?:le)?s|"
+    r"(?:avec|à|dans|de|sur|pour|par|en) (?:quel(?:le)?s?|qui|combien)|"
     r"who|what|which|how|where|when|why|(?:at|in|on|for|with|from) which)\b)"
     r"|\s*;\s*",
     re.IGNORECASE,

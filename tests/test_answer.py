@@ -149,6 +149,25 @@ def test_an_abstention_names_the_fact_no_article_gives():
     assert "« Castelnau »" in reason and "confiance 0.20, sous le seuil 0.30" in reason
 
 
+def test_each_part_of_a_two_part_question_leads_with_its_best_sentence():
+    """The whole question's two best sentences answer its first part; the
+    second part's best still comes second, ahead of them, and every other
+    sentence follows with the best confidence any ranking gave it."""
+    from qa.answer import Candidate, merge_rankings
+
+    def ranking(*scored):
+        return [Candidate(d, i, [], 0.0, 0.0, confidence=p) for d, i, p in scored]
+
+    whole = ranking(("a", 1, 0.9), ("a", 2, 0.8), ("b", 4, 0.5), ("b", 5, 0.1))
+    first = ranking(("a", 1, 0.85), ("a", 2, 0.7))
+    second = ranking(("b", 4, 0.6), ("a", 2, 0.3), ("b", 5, 0.2))
+    merged = merge_rankings([whole, first, second])
+    assert [(c.doc_id, c.index) for c in merged] == [("a", 1), ("b", 4), ("a", 2), ("b", 5)]
+    assert [c.confidence for c in merged] == [0.9, 0.6, 0.8, 0.2]
+    # With no parts, the whole question's ranking is kept as it is.
+    assert merge_rankings([whole]) == whole
+
+
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
 def test_excerpts_citations_and_highlights_are_consistent(assistant, mode):
     answer = assistant.ask(

@@ -154,6 +154,14 @@ def test_english_questions_are_told_from_french_ones():
             "Who is the director of Digital Place, and who is its president?",
             ["Who is the director of Digital Place ?", "Who is its president ?"],
         ),
+        (
+            "Quel rang occupait la région, et avec quelle région a-t-elle fusionné ?",
+            ["Quel rang occupait la région ?", "Avec quelle région a-t-elle fusionné ?"],
+        ),
+        (
+            "Quels clusters fusionnent, et lequel des deux a participé à la candidature ?",
+            ["Quels clusters fusionnent ?", "Lequel des deux a participé à la candidature ?"],
+        ),
         ("Combien de start-up et de PME sont installées à La Cité ?", None),
         ("Qui dirige Digital Place et FrenchSouth.digital ?", None),
         # A part too short to stand alone keeps the question whole.
