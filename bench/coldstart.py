@@ -64,6 +64,7 @@ def child(index: str) -> None:
     import torch  # noqa: F401
 
     from qa import Assistant, Settings
+    from qa.assistant import word_forms
     from qa.corpus import load_corpus
     from qa.embedding import Embedder
     from qa.retrieval import Retriever
@@ -75,7 +76,8 @@ def child(index: str) -> None:
     t2 = time.perf_counter()
     corpus = load_corpus(settings.corpus)
     store, report = open_store(corpus.documents, settings, embedder)
-    assistant = Assistant(settings, corpus, embedder, Retriever(store, embedder, settings), report)
+    retriever = Retriever(store, embedder, settings, word_forms(corpus))
+    assistant = Assistant(settings, corpus, embedder, retriever, report)
     t3 = time.perf_counter()
     answer = assistant.ask("Quelle est la surface du nouveau bâtiment de Microsoft à Toulouse ?")
     t4 = time.perf_counter()

@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from qa.answer import Answer, Excerpt
 from qa.errors import CorpusError, InputError, QAError
-from qa.settings import MODES, ROOT, Settings
+from qa.settings import MODES, ROOT, TYPINGS, Settings
 
 QUESTIONS = ROOT / "evals" / "questions.jsonl"
 
@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--mode", action="append", choices=MODES, help="mode to run (repeatable; default all)"
+    )
+    ev.add_argument(
+        "--typed",
+        default="as-written",
+        choices=TYPINGS,
+        help="ask every question as written, in capitals or without accents (default as-written)",
     )
     ev.add_argument("-k", type=int, help="excerpts per question (default 5, or QA_K)")
     ev.add_argument("--json", metavar="FILE", help="write every figure and result as JSON")
@@ -268,7 +274,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError(f"-k must be at least 1, got {args.k}")
     if args.held_out_origins and args.split != "dev":
         raise InputError("--held-out-origins fits models on the questions: use it with --split dev")
-    questions = ev.load_questions(args.questions, args.split)
+    questions = ev.retype(ev.load_questions(args.questions, args.split), args.typed)
     assistant = Assistant.load(settings, progress=True)
     if args.held_out_origins:
         from qa import decide
@@ -291,7 +297,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         print(f"qa: warning: {warning}", file=sys.stderr)
     print(
         f"{len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not) "
-        f"from {args.questions}, split {args.split}; k={report.k}, "
+        f"from {args.questions}, split {args.split}, typed {args.typed}; k={report.k}, "
         f"min_confidence={settings.min_confidence}\n"
     )
     print(ev.format_table(report))

@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from qa.answer import Answer
 from qa.corpus import normalize
 from qa.decide import HeldOut, ShortQuestion, TrainingQuestion, load_model
 from qa.errors import InputError
-from qa.settings import MODES
+from qa.settings import MODES, TYPINGS
 from qa.short import MAX_WORDS
 from qa.text import APOSTROPHES
 
@@ -193,6 +194,26 @@ def load_questions(path: Path | str, split: str | None = None) -> list[EvalQuest
     if not questions:
         raise InputError(f"{path}: no questions" + (f" in split {split!r}" if split else ""))
     return questions
+
+
+def retype(questions: Sequence[EvalQuestion], typing: str) -> list[EvalQuestion]:
+    """`questions` as typed in capitals ("QUI EST LE MAIRE DE BÈGLES ?") or
+    without accents ("Qui est le maire de Begles ?"), answers unchanged: how
+    much the engine depends on a question being typed with care."""
+    if typing not in TYPINGS:
+        raise InputError(f"unknown typing {typing!r}; choose one of {', '.join(TYPINGS)}")
+    if typing == "capitals":
+        return [replace(q, question=q.question.upper()) for q in questions]
+    if typing == "no-accents":
+        return [replace(q, question=_without_accents(q.question)) for q in questions]
+    return list(questions)
+
+
+def _without_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
 
 
 def parse_question(item: object, where: str) -> EvalQuestion:

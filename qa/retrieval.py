@@ -15,7 +15,14 @@ from qa.chunking import Passage
 from qa.embedding import Embedder
 from qa.settings import Fusion, Mode, Settings
 from qa.stores import Store, lucene_idf
-from qa.text import analyze, answer_type, counted_term, key_terms, question_parts
+from qa.text import (
+    WordForms,
+    analyze,
+    answer_type,
+    counted_term,
+    key_terms,
+    question_parts,
+)
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,19 @@ class Retrieval:
 class Retriever:
     """Searches a `Store` and fuses its dense and lexical candidates."""
 
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings,
+        forms: WordForms | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        #: How the articles write their words: a question typed in capitals
+        #: or without accents is read as they would write it.
+        self.forms = forms or WordForms()
 
     def analyze(self, question: str, vector: np.ndarray | None = None) -> Query:
         """Terms, weights and embedding of `question` (`vector`, when already
@@ -92,6 +108,7 @@ class Retriever:
         """`search` for the question and, when it asks two things
         (`qa.text.question_parts`), for each part; all encoded in one batch.
         `only`: search the passages of these documents alone."""
+        question = self.forms.restore(question)
         parts = question_parts(question)
         if len(parts) < 2:
             return Retrieval(*self.search(question, mode, limit, only=only))
@@ -120,7 +137,7 @@ class Retriever:
         their passages: each side searches them alone, so a selection gets
         its own `limit` nearest, not what is left of the collection's.
         """
-        query = self.analyze(question, vector)
+        query = self.analyze(self.forms.restore(question), vector)
         found = self.store.candidates(query.vector, query.terms, mode, limit, only)
         dense, lexical = found.dense, found.lexical
         if mode == "dense":

@@ -19,6 +19,8 @@ Fusion = Literal["rrf", "weighted"]
 VectorIndex = Literal["auto", "flat", "ivf", "hnsw"]
 Backend = Literal["torch", "openvino", "openvino-int8"]
 MODES: tuple[str, ...] = get_args(Mode)
+#: How `qa eval --typed` asks the questions (`qa.evaluation.retype`).
+TYPINGS: tuple[str, ...] = ("as-written", "capitals", "no-accents")
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 VECTOR_INDEXES: tuple[str, ...] = get_args(VectorIndex)
 BACKENDS: tuple[str, ...] = get_args(Backend)

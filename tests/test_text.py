@@ -1,12 +1,14 @@
 import pytest
 
 from qa.text import (
+    WordForms,
     analyze,
     answer_type,
     counted_term,
     counts_term,
     fold,
     is_english,
+    is_shouting,
     ordered_stems,
     question_parts,
     split_sentences,
@@ -179,3 +181,43 @@ def test_a_year_is_not_a_count():
     for counted in ("2 600 chercheurs", "1.500 emplois", "deux ans", "300 m2", "12 000"):
         assert typed_spans(counted, "number"), counted
     assert typed_spans("en février 2025", "date")
+
+
+ARTICLES = [
+    "Le maire de Bègles a inauguré l'école IA de Microsoft. L'école forme 24 apprenants.",
+    "École de la deuxième chance : la Région présente son plan. La région investit.",
+]
+
+
+def test_a_question_in_capitals_reads_as_the_articles_write_it():
+    forms = WordForms.of(ARTICLES)
+    assert is_shouting("QUI EST LE MAIRE DE BÈGLES ?")
+    assert not is_shouting("Qui dirige l'AD'OCC et la CCI ?")
+    assert not is_shouting("IA ?")  # too few letters to tell
+    # Words the articles use take their spelling; others are lower case.
+    assert forms.restore("QUI EST LE MAIRE DE BEGLES ?") == "Qui est le maire de Bègles ?"
+    assert forms.restore("OÙ MICROSOFT A-T-IL OUVERT SON ÉCOLE IA ?") == (
+        "Où Microsoft a-t-il ouvert son école IA ?"
+    )
+
+
+def test_a_question_typed_without_accents_gets_the_articles_accents():
+    forms = WordForms.of(ARTICLES)
+    assert forms.restore("ou est l'ecole IA de Begles ?") == "ou est l'école IA de Bègles ?"
+    # A capital stays; "la" and "de", written so in the articles, stay.
+    assert forms.restore("Ecole de la region") == "École de la région"
+
+
+def test_a_question_with_accents_or_in_english_keeps_its_common_words():
+    forms = WordForms.of(ARTICLES)
+    # One accent typed: the question was typed with care, "presente" is meant.
+    question = "La région presente-t-elle son école ?"
+    assert forms.restore(question) == question
+    # English words that French writes with accents stay English; names do not.
+    assert forms.restore("Who is the mayor of Begles, and what does the region plan?") == (
+        "Who is the mayor of Bègles, and what does the region plan?"
+    )
+    # Read once, read again: nothing changes.
+    for q in ("QUI EST LE MAIRE DE BEGLES ?", "ou est l'ecole de Begles ?"):
+        assert forms.restore(forms.restore(q)) == forms.restore(q)
+    assert WordForms().restore("ou est l'ecole ?") == "ou est l'ecole ?"
