@@ -76,6 +76,22 @@ def test_fit_separates_and_keeps_wrong_abstentions_under_the_bar():
     assert 0 <= answered <= 1 and confidence.max() == pytest.approx(answered)
 
 
+def test_the_threshold_is_chosen_on_several_draws_of_folds_and_refits_the_same():
+    """Each question's cross-validated probability is the mean over
+    `repeats` draws of folds: a refit gives the same threshold, and one
+    draw alone (the first of them) gives another on noisy questions."""
+    questions = synthetic(80, seed=4)
+    once, figures_once = decide.fit(questions, compare=False, repeats=1)
+    thrice, figures = decide.fit(questions, compare=False, repeats=3)
+    again, _ = decide.fit(questions, compare=False, repeats=3)
+    assert figures["repeats"] == 3 and figures_once["repeats"] == 1
+    assert thrice.threshold == again.threshold
+    assert figures["logistic"]["curve"] != figures_once["logistic"]["curve"]
+    # The final model is fitted on every question whatever the draws.
+    x = questions[0].x
+    assert np.allclose(once.score(x)[0], thrice.score(x)[0])
+
+
 def test_held_out_groups_judge_each_group_with_a_model_fitted_without_it():
     questions = synthetic(100) + [q for q in synthetic(30, seed=3) if q.answerable]
     questions[100:] = [dataclasses.replace(q, id=f"c{q.id}") for q in questions[100:]]
