@@ -406,12 +406,12 @@ class WordForms:
 
     A question typed in capitals or without accents ("ou se trouve l'ecole
     IA de Begles ?") reads, through it, as the articles would write it. The
-    embedding model cares: on dev (`qa eval --split dev --typed capitals`,
-    and `no-accents`), questions in capitals were answered first 0.376 of
+    embedding model cares: before this reading, dev questions in capitals
+    (`qa eval --split dev --typed capitals`) were answered first 0.376 of
     the time against 0.714 as written, with 0.423 of the answerable ones
-    abstained on against 0.021; read so, 0.707 and 0.025. Without accents:
-    0.679 and 0.044, read so 0.707 and 0.021 (README). BM25 already folds
-    accents; not case, for names."""
+    abstained on against 0.021, and without accents 0.679 and 0.044. Read
+    so, they answer about as written (README, Robustness, for test). BM25
+    already folds accents, and case matters to it only for names."""
 
     forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
