@@ -204,11 +204,12 @@ class Assistant:
             raise InputError(f"k must be a positive integer, got {k!r}")
         question, warnings = check_question(question, self.settings.max_question_chars)
         with self._lock:
-            read = self.retriever.forms.restore(question)
-            if read != question:
-                warnings = (*warnings, f"question read as « {read} », as the articles write it")
             only = self.select(documents, since, until)
             found = self.retriever.retrieve(question, mode, self.settings.candidates, only)
+            # The retriever reads the question as the articles write it.
+            if found.query.text != question:
+                read = found.query.text
+                warnings = (*warnings, f"question read as « {read} », as the articles write it")
             return self.compose(found, k=k, mode=mode, warnings=warnings)
 
     def select(
