@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import html
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,12 +116,21 @@ def _marked(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out).replace("\n\n", "<br><br>").replace("\n", "<br>")
 
 
+#: What makes a line a list item, a heading's underline or a rule when it
+#: starts one: "- Mickaël Bosredon/20 Minutes" (a photo credit), "2019. Le…".
+_BLOCK_START = re.compile(r"(?m)^([ \t]*)([-+=]|\d{1,9}(?=[.)]))")
+
+
 def _escape(text: str) -> str:
     """Article text shown verbatim: no HTML, no Markdown links, images,
-    emphasis or headings."""
+    emphasis or headings, and no list where a line (an excerpt's first)
+    starts with a dash or a number and a full stop."""
     text = html.escape(text, quote=False)
     for ch in "\\*_`#[]()!|~<>":
         text = text.replace(ch, "\\" + ch)
+    text = _BLOCK_START.sub(
+        lambda m: m[1] + (m[2] + "\\" if m[2][0].isdigit() else "\\" + m[2]), text
+    )
     # Entities keep bare URLs, "www." and e-mail addresses from being linkified.
     return text.replace("://", "&#58;//").replace("www.", "www&#46;").replace("@", "&#64;")
 

@@ -44,6 +44,35 @@ def test_render_escapes_html_and_markdown():
     assert "<" not in out.replace("&lt;", "") and "](" not in out
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- Mickaël Bosredon/20 Minutes\n\n« On manque de compétences »",
+        "+ 12 % en un an",
+        "2019. Le projet est lancé.",
+        "3) troisième point",
+        "Le titre\n===",
+        "Le titre\n---",
+        "  - indenté",
+    ],
+)
+def test_an_excerpt_that_starts_like_a_list_or_heading_shows_as_text(text):
+    """An excerpt's first line is read as Markdown by the page: a photo
+    credit "- Mickaël Bosredon/20 Minutes" once showed as a bullet list
+    holding the whole excerpt. CommonMark, as the page's renderer reads it."""
+    from html import unescape
+
+    from markdown_it import MarkdownIt
+
+    from app import _marked
+
+    html = MarkdownIt("commonmark").render(_marked(text, []))
+    assert not any(tag in html for tag in ("<li", "<ol", "<ul", "<h1", "<h2", "<hr"))
+    shown = html.replace("<br>", "\n").removeprefix("<p>").removesuffix("</p>\n")
+    # Word for word, but for the leading spaces a paragraph drops.
+    assert unescape(shown) == text.lstrip()
+
+
 @pytest.fixture(scope="module")
 def client(assistant):
     from gradio_client import Client
