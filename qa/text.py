@@ -469,8 +469,12 @@ def _has_accents(text: str) -> bool:
     return any(unicodedata.combining(ch) for ch in unicodedata.normalize("NFD", text))
 
 
+# Words no French question uses: with the first list alone, a question that
+# names "La Cité" and asks "How many people attended…" tied one to one.
 _ENGLISH = re.compile(
-    r"\b(?:the|what|which|who|whom|where|when|how|does|did|is|are|was|were|of|in|and|with)\b",
+    r"\b(?:the|what|which|who|whom|whose|where|when|how|does|did|do|is|are|was|were|of|in|"
+    r"and|with|at|by|its|their|will|would|many|much|to|for|from|has|have|had|can|this|that|"
+    r"there)\b",
     re.IGNORECASE,
 )
 _FRENCH = re.compile(
@@ -482,5 +486,9 @@ _FRENCH = re.compile(
 
 def is_english(question: str) -> bool:
     """Whether a question is in English rather than French (by its function
-    words): English questions match the French articles' words less."""
+    words): English questions match the French articles' words less. On the
+    849 questions of `evals/questions.jsonl`, against their `lang` field, it
+    errs on none (on 3 with the shorter list of English words it had
+    before); two language-identification libraries erred on more (README,
+    Tried and dropped): these questions are short and full of French names."""
     return len(_ENGLISH.findall(question)) > len(_FRENCH.findall(question))

@@ -143,6 +143,12 @@ def test_english_questions_are_told_from_french_ones():
     assert is_english("How much is the AI plan of the region worth?")
     assert not is_english("Qui est le maire de Bègles ?")
     assert not is_english("Combien coûte le plan IA de la Région ?")
+    # French names and articles do not outweigh English function words.
+    assert is_english("How many people attended Microsoft's first event at La Cité?")
+    assert is_english("By when will Microsoft open its Experience Lab at La Cité numérique?")
+    assert is_english("Name a company already hosted at La Cité numérique in Bègles.")
+    assert not is_english("Qui a lancé la plateforme French Tech à Toulouse ?")
+    assert not is_english("Quand se tient le Green IT Day de Digital Place ?")
 
 
 @pytest.mark.parametrize(
