@@ -123,8 +123,8 @@ _BLOCK_START = re.compile(r"(?m)^([ \t]*)([-+=]|\d{1,9}(?=[.)]))")
 
 def _escape(text: str) -> str:
     """Article text shown verbatim: no HTML, no Markdown links, images,
-    emphasis or headings, and no list where a line (an excerpt's first)
-    starts with a dash or a number and a full stop."""
+    emphasis or headings, and no list or rule where a line (an excerpt's
+    first) starts with a dash, a plus sign or a number and a full stop."""
     text = html.escape(text, quote=False)
     for ch in "\\*_`#[]()!|~<>":
         text = text.replace(ch, "\\" + ch)
