@@ -439,7 +439,9 @@ class WordForms:
 
     def restore(self, question: str) -> str:
         """`question` with its words as the articles write them: every word
-        of a question in capitals (a word they never use, lower case); in a
+        of a question in capitals (a word they never use, lower case; one
+        whose accents, when the question has any, match a form of theirs,
+        that form); in a
         question typed without a single accent, each word they write only
         with accents ("ecole", "Begles"), and in an English one only names
         ("Begles", not "region", which they write "région")."""
@@ -451,7 +453,12 @@ class WordForms:
             word = found.group()
             known = self.forms.get(fold(word), ())
             if shouting:
-                return known[0] if known else word.lower()
+                if not known:
+                    return word.lower()
+                # Accents typed in capitals are meant: "QUI A LANCÉ" has "a",
+                # not the articles' commoner "à".
+                same = [] if bare else [w for w in known if w.lower() == word.lower()]
+                return (same or known)[0]
             if not bare or not known or word.lower() in {w.lower() for w in known}:
                 return word
             if english and not all(w[:1].isupper() for w in known):

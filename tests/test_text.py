@@ -205,6 +205,11 @@ def test_a_question_in_capitals_reads_as_the_articles_write_it():
     assert forms.restore("OÙ MICROSOFT A-T-IL OUVERT SON ÉCOLE IA ?") == (
         "Où Microsoft a-t-il ouvert son école IA ?"
     )
+    # "à" is commoner than "a" in these articles: typed accents tell them
+    # apart; with none typed anywhere, the commoner form is the guess.
+    forms = WordForms.of(["Il a lancé le plan à Toulouse, à Bègles et à Paris."])
+    assert forms.restore("QUI A LANCÉ LE PLAN À TOULOUSE ?") == "Qui a lancé le plan à Toulouse ?"
+    assert forms.restore("QUI A LANCE LE PLAN A TOULOUSE ?") == "Qui à lancé le plan à Toulouse ?"
 
 
 def test_a_question_typed_without_accents_gets_the_articles_accents():
