@@ -31,7 +31,7 @@ from qa.decide import HeldOut, ShortQuestion, TrainingQuestion, load_model
 from qa.errors import InputError
 from qa.settings import MODES, TYPINGS
 from qa.short import MAX_WORDS
-from qa.text import APOSTROPHES
+from qa.text import APOSTROPHES, strip_accents
 
 _SPACES = re.compile(r"\s+")
 
@@ -205,15 +205,11 @@ def retype(questions: Sequence[EvalQuestion], typing: str) -> list[EvalQuestion]
     if typing == "capitals":
         return [replace(q, question=q.question.upper()) for q in questions]
     if typing == "no-accents":
-        return [replace(q, question=_without_accents(q.question)) for q in questions]
+        return [
+            replace(q, question=unicodedata.normalize("NFC", strip_accents(q.question)))
+            for q in questions
+        ]
     return list(questions)
-
-
-def _without_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text)
-    return unicodedata.normalize(
-        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
-    )
 
 
 def parse_question(item: object, where: str) -> EvalQuestion:

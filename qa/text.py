@@ -125,7 +125,11 @@ _EXTRA_STOPWORDS = (
 
 def fold(text: str) -> str:
     """Lowercase, unify apostrophes and remove accents ("Économie" -> "economie")."""
-    text = text.casefold().translate(APOSTROPHES).translate(_LIGATURES)
+    return strip_accents(text.casefold().translate(APOSTROPHES).translate(_LIGATURES))
+
+
+def strip_accents(text: str) -> str:
+    """`text` without its accents, case kept ("Bègles" -> "Begles")."""
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
