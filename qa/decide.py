@@ -176,6 +176,23 @@ QUESTION_FEATURES: tuple[str, ...] = ("best", "best_lead", "best_log", *GATE_SIG
 _GATE_COLUMNS = [FEATURES.index(name) for name in GATE_SIGNALS]
 
 
+_UNKNOWN = FEATURES.index("unknown_terms")
+
+
+def shares_no_word(x: np.ndarray) -> bool:
+    """Whether no word of a French question occurs in any article (all its
+    idf weight on words the collection lacks: "Quelles sont les règles de
+    base de la pétanque ?"). Such a question is not answered, whatever the
+    gate says: the articles cannot be cited for it. The gate alone answered
+    three such dev questions (at 0.47 to 0.68): linear and fitted mostly on
+    near-topic questions, which use the articles' words, it reads unknown
+    words as a sign of an answerable paraphrase. No answerable question of
+    the 849 meets this; 10 off-topic ones do (`qa eval`, README). English
+    questions are exempt: their words are absent from French articles
+    whether or not they answer (`feature_matrix` zeroes the input)."""
+    return bool(len(x)) and float(x[0, _UNKNOWN]) >= 1.0 - 1e-9
+
+
 def question_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     """The gate's input for one question, from its candidates' features `x`
     and the ranker's probabilities `p` (zeros when there is no candidate)."""
@@ -256,6 +273,8 @@ class Answerability:
         if len(p) == 0:
             return p, 0.0
         answered = float(self.gate.probabilities(question_features(x, p)[None, :])[0])
+        if shares_no_word(x):
+            answered = 0.0
         return answered * p / max(float(p.max()), 1e-12), answered
 
     def to_json(self) -> dict[str, Any]:
@@ -443,7 +462,9 @@ def fit(
                     p = ranker.probabilities(q.x)
                     f = question_features(q.x, p)[None, :]
                     answered[draw, i] = (
-                        gate.probabilities(f)[0]
+                        0.0
+                        if shares_no_word(q.x)
+                        else gate.probabilities(f)[0]
                         if isinstance(gate, Linear)
                         else gate.predict_proba(f)[0, 1]
                     )

@@ -67,6 +67,26 @@ def synthetic(n: int, seed: int = 0) -> list[TrainingQuestion]:
     return out
 
 
+def test_a_french_question_no_article_shares_a_word_with_is_not_answered():
+    """The shipped model answers nothing when every word of a French
+    question is unknown to the articles, however high its gate would go;
+    an English question, whose words French articles lack anyway, is
+    judged by the gate as before."""
+    model = decide.load_model()
+    strong = [signals(0.95, coverage=0.0), signals(0.7, coverage=0.0)]
+    gate_alone = model.score(feature_matrix(strong))[1]
+    assert gate_alone > model.threshold  # the case the rule is for
+
+    unknown = [dataclasses.replace(s, unknown_terms=1.0) for s in strong]
+    confidence, answered = model.score(feature_matrix(unknown))
+    assert answered == 0.0 and not confidence.any()
+
+    almost = [dataclasses.replace(s, unknown_terms=0.9) for s in strong]
+    assert model.score(feature_matrix(almost))[1] > 0
+    english = [dataclasses.replace(s, english=True) for s in unknown]
+    assert model.score(feature_matrix(english))[1] > model.threshold
+
+
 def test_fit_separates_and_keeps_wrong_abstentions_under_the_bar():
     model, figures = decide.fit(synthetic(90), max_wrong=0.03)
     assert figures["logistic"]["auc_answerable"] > 0.9
