@@ -238,6 +238,20 @@ _MONTHS = (
     r"june|july|august|september|october|november|december"
 )
 _NUM = rf"(?:\d[\d .,]*|(?:{_NUMBER_WORDS})(?:-\w+)?)"
+# When, said without a figure: news writes "sera dévoilé prochainement",
+# "depuis plusieurs mois", "des relations de longue date", "d'ici à la fin
+# de l'année". Such a phrase answers "Quand…" as a date does; one that says
+# how long answers "Depuis combien de temps…" too.
+_VAGUE_SPAN = (
+    r"de longue date|depuis longtemps|(?:plusieurs|quelques) (?:années|ans|mois|semaines|jours)|"
+    r"for (?:several|a few|many) (?:years|months|weeks)"
+)
+_VAGUE_WHEN = (
+    r"prochainement|bientôt|hier|aujourd['’]hui|demain|à terme|cette année|"
+    r"l['’]année (?:prochaine|dernière|passée)|l['’]an (?:prochain|dernier|passé)|"
+    r"(?:la semaine|le mois) (?:prochain|dernier)e?|d['’]ici (?:à )?(?:la )?(?:fin|début|mi-)|"
+    r"soon|yesterday|today|tomorrow|(?:next|last) (?:year|month|week)|by the end of"
+)
 # Checked in this order: the first kind a question asks for wins.
 _ASKS = {
     "area": re.compile(r"\b(?:surface|superficie|how (?:large|big))\b", re.IGNORECASE),
@@ -282,10 +296,15 @@ _HAS = {
     ),
     "percent": re.compile(rf"{_NUM}\s*(?:%|pour ?cent|percent)", re.IGNORECASE),
     "duration": re.compile(
-        rf"{_NUM}\s*(?:ans?|années?|mois|semaines?|jours?|heures?|years?|months?|weeks?|days?)\b",
+        rf"{_NUM}\s*(?:ans?|années?|mois|semaines?|jours?|heures?|years?|months?|weeks?|days?)\b"
+        rf"|\b(?:de|from|entre|between) (?:19|20)\d\d (?:à|to|et|and) (?:19|20)\d\d\b"
+        rf"|\b(?:{_VAGUE_SPAN})\b",
         re.IGNORECASE,
     ),
-    "date": re.compile(rf"\b(?:{_MONTHS})\b|\b(?:19|20)\d\d\b", re.IGNORECASE),
+    "date": re.compile(
+        rf"\b(?:{_MONTHS})\b|\b(?:19|20)\d\d\b|\b(?:{_VAGUE_WHEN}|{_VAGUE_SPAN})\b",
+        re.IGNORECASE,
+    ),
     # A figure, but not a year: "en février 2025" does not say how many.
     "number": re.compile(
         rf"(?<!\d)(?!(?:19|20)\d\d(?!\d))\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE

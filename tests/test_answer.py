@@ -242,7 +242,7 @@ def test_off_topic_questions_abstain(assistant, question):
 )
 def test_a_question_the_articles_share_no_word_with_abstains(assistant, question):
     """Without the rule (`qa.decide.shares_no_word`) the gate answers all
-    three, at 0.48, 0.49 and 0.35 against a threshold of 0.32."""
+    three, at 0.52, 0.55 and 0.361 against a threshold of 0.358."""
     answer = assistant.ask(question)
     assert answer.abstained and answer.excerpts == ()
     assert answer.best_confidence == 0.0

@@ -189,6 +189,33 @@ def test_a_year_is_not_a_count():
     assert typed_spans("en février 2025", "date")
 
 
+@pytest.mark.parametrize(
+    ("text", "kind", "found"),
+    [
+        ("Son nom sera dévoilé prochainement.", "date", "prochainement"),
+        ("Le rapprochement était préparé depuis plusieurs mois.", "duration", "plusieurs mois"),
+        ("Le rapprochement était préparé depuis plusieurs mois.", "date", "plusieurs mois"),
+        ("Des relations de longue date avec le CNRS.", "date", "de longue date"),
+        ("Il doit ouvrir d’ici à la fin de l’année.", "date", "d’ici à la fin"),
+        ("Ce plan s'étendra de 2024 à 2028.", "duration", "de 2024 à 2028"),
+        ("The lab will open by the end of the year.", "date", "by the end of"),
+        ("They had prepared it for several months.", "duration", "for several months"),
+    ],
+)
+def test_a_time_said_without_a_figure_answers_when(text, kind, found):
+    """News says when without a date ("prochainement", "depuis plusieurs
+    mois"): such a sentence holds the kind of answer "Quand…" or "Depuis
+    combien de temps…" asks for. Before, dev's date questions whose
+    answer is said so were abstained on (README, What moved)."""
+    assert found in typed_spans(text, kind)
+
+
+def test_a_time_that_says_no_span_is_no_duration():
+    assert typed_spans("Le nom sera dévoilé prochainement.", "duration") == []
+    assert typed_spans("Aujourd'hui, 40 start-up sont installées.", "duration") == []
+    assert typed_spans("La longue histoire de la Région.", "date") == []
+
+
 ARTICLES = [
     "Le maire de Bègles a inauguré l'école IA de Microsoft. L'école forme 24 apprenants.",
     "École de la deuxième chance : la Région présente son plan. La région investit.",
