@@ -316,11 +316,16 @@ _HAS = {
     "place": re.compile(r"(?<=\s)[A-ZÀ-ÖØ-Þ][\w-]+"),
     "organisation": re.compile(r"(?<=\s)[A-ZÀ-ÖØ-Þ][\w&.-]*\w"),
 }
-#: The entity kinds (`qa.annotate.ENTITY_KINDS`) that answer each kind of question.
+#: The entity kinds (`qa.annotate.ENTITY_KINDS`) that answer each kind of
+#: question. An organisation may be any of spaCy's non-person names: its
+#: French model tags most of the articles' organisations as places ("en
+#: partenariat avec Simplon", "l'institut Aniti de Toulouse", "la TIC
+#: Valley"), so that 13 of the 29 answerable dev questions asking for one
+#: found none in the sentence that answers them.
 ENTITY_ANSWERS = {
     "person": frozenset({"person"}),
     "place": frozenset({"place"}),
-    "organisation": frozenset({"organisation", "misc"}),
+    "organisation": frozenset({"organisation", "misc", "place"}),
 }
 ANSWER_KINDS = tuple(_ASKS)
 

@@ -66,3 +66,19 @@ def test_a_count_question_wants_a_number_even_when_it_names_a_month():
     assert short_kind("duration", "temp") == "duration"
     assert short_kind("person", None) == "person"
     assert short_kind(None, None) is None
+
+
+def test_an_organisation_tagged_as_a_place_answers_which_organisation():
+    """spaCy's French model tags most of the articles' organisations as
+    places ("en partenariat avec Simplon"): an organisation question takes
+    them, both as its short answer and as the kind of answer the sentence
+    holds (`qa.answer._holds_wanted`); a person question does not."""
+    from qa.answer import _holds_wanted
+
+    text = "Sur le principe des écoles de la deuxième chance, et en partenariat avec Simplon."
+    simplon = Entity(text.index("Simplon"), text.index("Simplon") + len("Simplon"), "place")
+    note = SentenceNote(0, len(text), (simplon,))
+    asked = fold("Avec quel partenaire Microsoft a-t-il monté son école IA ?")
+    assert spans(text, "organisation", entities=[simplon]) == ["Simplon"]
+    assert _holds_wanted("organisation", text, note, asked) == (True, True)
+    assert _holds_wanted("person", text, note, asked) == (False, False)
