@@ -282,7 +282,12 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         origins = {q.id: q.origin for q in questions}
         training = ev.training_questions(assistant, questions)
         print(f"{len(questions)} dev questions from {args.questions}, each origin held out\n")
-        print(ev.format_held_out(decide.held_out_groups(training, origins)))
+        shipped = decide.load_model().threshold
+        print(ev.format_held_out(decide.held_out_groups(training, origins, shipped=shipped)))
+        print(
+            f"\nThe pooled rows score each question with the model fitted without its origin;"
+            f" the shipped threshold ({shipped:.3f}) is the one qa/answerability.json holds."
+        )
         print("\nEach gate input alone, answerable against each kind of unanswerable question:\n")
         print(ev.format_separation(decide.signal_separation(training)))
         return 0

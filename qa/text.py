@@ -232,10 +232,18 @@ _NUMBER_WORDS = (
     r"vingtaines?|trentaines?|quarantaines?|cinquantaines?|centaines?|moitié|double|"
     r"two|three|four|five|ten|twenty|hundred|thousand|million|billion"
 )
-_MONTHS = (
+# Months and seasons say when for the has-the-kind signal (`_HAS["date"]`)
+# and for the short answers cut from a sentence (`qa.short`); weekdays for
+# the short answers only (README, Tried and dropped).
+MONTHS = (
     r"janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
-    r"novembre|décembre|decembre|printemps|été|automne|hiver|january|february|march|april|"
-    r"june|july|august|september|october|november|december"
+    r"novembre|décembre|decembre|january|february|march|april|june|july|august|september|"
+    r"october|november|december"
+)
+SEASONS = r"printemps|été|automne|hiver"
+WEEKDAYS = (
+    r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday"
 )
 _NUM = rf"(?:\d[\d .,]*|(?:{_NUMBER_WORDS})(?:-\w+)?)"
 # When, said without a figure: news writes "sera dévoilé prochainement",
@@ -302,7 +310,7 @@ _HAS = {
         re.IGNORECASE,
     ),
     "date": re.compile(
-        rf"\b(?:{_MONTHS})\b|\b(?:19|20)\d\d\b|\b(?:{_VAGUE_WHEN}|{_VAGUE_SPAN})\b",
+        rf"\b(?:{MONTHS}|{SEASONS})\b|\b(?:19|20)\d\d\b|\b(?:{_VAGUE_WHEN}|{_VAGUE_SPAN})\b",
         re.IGNORECASE,
     ),
     # A figure, but not a year: "en février 2025" does not say how many.

@@ -117,8 +117,8 @@ def test_held_out_groups_judge_each_group_with_a_model_fitted_without_it():
     questions[100:] = [dataclasses.replace(q, id=f"c{q.id}") for q in questions[100:]]
     # The third group has no unanswerable question: it cannot be judged.
     group_of = {q.id: "a" if i < 50 else "b" if i < 100 else "c" for i, q in enumerate(questions)}
-    rows = decide.held_out_groups(questions, group_of)
-    assert [r.group for r in rows] == ["a", "b"]
+    rows = decide.held_out_groups(questions, group_of, shipped=0.4)
+    assert [r.group for r in rows] == ["a", "b", decide.POOLED_CHOSEN, decide.POOLED_SHIPPED]
     a = rows[0]
     held = [q for q in questions if group_of[q.id] == "a"]
     assert (a.questions, a.answerable) == (len(held), sum(q.answerable for q in held))
@@ -132,6 +132,23 @@ def test_held_out_groups_judge_each_group_with_a_model_fitted_without_it():
     assert a.abstained_by_kind == {"k": pytest.approx(expected, abs=1e-4)}
     # The synthetic answers stand out, so a fair split separates them.
     assert a.auc > 0.9 and a.first_candidate_answers > 0.9
+    # The pooled rows hold every judged question, each scored by the model
+    # that never saw its group; the shipped row is judged at the given
+    # threshold, the other at the one the same rule chooses on them.
+    chosen, shipped = rows[2], rows[3]
+    b_held = [q for q in questions if group_of[q.id] == "b"]
+    assert chosen.questions == shipped.questions == len(held) + len(b_held)
+    assert shipped.threshold == 0.4
+    model_b, _ = decide.fit([q for q in questions if group_of[q.id] != "b"], compare=False)
+    scores = [model.score(q.x)[1] for q in held] + [model_b.score(q.x)[1] for q in b_held]
+    labels = [q.answerable for q in held + b_held]
+    wrong = [s < 0.4 for s, y in zip(scores, labels, strict=True) if y]
+    refused = [s < 0.4 for s, y in zip(scores, labels, strict=True) if not y]
+    assert shipped.abstained_wrong == pytest.approx(float(np.mean(wrong)), abs=1e-4)
+    assert shipped.abstained_ok == pytest.approx(float(np.mean(refused)), abs=1e-4)
+    # The chosen threshold keeps wrong abstentions within the rule's 3%.
+    assert chosen.abstained_wrong <= 0.03
+    assert chosen.auc == shipped.auc and chosen.threshold != shipped.threshold
 
 
 def test_signal_separation_finds_the_inputs_that_tell_kinds_apart():
