@@ -252,3 +252,43 @@ def test_the_shipped_model_offers_short_answers():
     model = decide.load_model()
     assert model.short is not None and 0 < model.short_threshold < 1
     assert model.fitted["short_answer"]["accuracy_offered_smoothed"] >= 0.8
+
+
+def simpson(n: int, seed: int) -> list[TrainingQuestion]:
+    """Within each question the answering sentences are the shorter ones,
+    but the questions with many answering sentences have long sentences
+    throughout: over all candidates, longer sentences answer more often."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        if i % 2:
+            length, y = np.r_[np.full(5, 4.0), np.full(5, 5.0)], np.r_[np.ones(5), np.zeros(5)]
+        else:
+            length, y = np.r_[-1.0, np.zeros(9)], np.r_[1.0, np.zeros(9)]
+        x = np.c_[length + rng.normal(0, 0.2, 10), rng.normal(0, 1, 10)]
+        order = rng.permutation(10)
+        out.append(TrainingQuestion(f"s{seed}-{i}", "k", x[order], y[order].astype(bool), True))
+    return out
+
+
+def test_the_ranker_learns_what_ranks_first_within_a_question():
+    """The ranker is fitted listwise, on each question's candidates against
+    one another: here a model of each candidate alone learns that long
+    sentences answer, and puts a wrong one first for every question."""
+    train, held = simpson(100, 1), simpson(100, 2)
+    ranker = decide._fit_ranker(train)
+    alone = Linear.fit(np.vstack([q.x for q in train]), np.concatenate([q.y for q in train]))
+
+    def first_right(model: Linear) -> float:
+        return float(np.mean([q.y[int(np.argmax(model.probabilities(q.x)))] for q in held]))
+
+    assert first_right(alone) == 0.0
+    assert first_right(ranker) == 1.0
+    # Its scores are still probabilities: on the usual synthetic questions
+    # their mean is the share of candidates that answer.
+    questions = [q for q in synthetic(120) if q.answerable]
+    ranker = decide._fit_ranker(questions)
+    p = np.concatenate([ranker.probabilities(q.x) for q in questions])
+    y = np.concatenate([q.y for q in questions])
+    assert p.mean() == pytest.approx(y.mean(), abs=0.01)
+    assert p[y].mean() > 0.5 > p[~y].mean()

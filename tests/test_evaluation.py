@@ -246,8 +246,8 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     report = tmp_path / "eval.json"
     code, out, err = eval_cli(
         capsys, index_dir, seeds, "--split", "test",
-        "--min-answer-at-1", "0.70", "--min-answer-at-k", "0.91",
-        "--min-abstained", "0.41", "--max-wrong-abstained", "0.05",
+        "--min-answer-at-1", "0.73", "--min-answer-at-k", "0.92",
+        "--min-abstained", "0.44", "--max-wrong-abstained", "0.05",
         "--json", str(report), "--plot", str(tmp_path / "curve.png"),
     )  # fmt: skip
     assert code == 0, out + err
@@ -259,10 +259,10 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     assert [m["mode"] for m in data["modes"]] == ["dense", "lexical", "hybrid"]
     assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl", "test"))
     assert set(data["modes"][2]["by_kind"]) >= {"paraphrase", "english", "near_topic"}
-    # Short answers: offered for a fifth of the answerable questions, and
-    # right (a gold string in at most 8 words) for 0.83 of those (README).
+    # Short answers: offered for a quarter of the answerable questions, and
+    # right (a gold string in at most 8 words) for 0.78 of those (README).
     hybrid = data["modes"][2]["metrics"]
-    assert hybrid["short_offered"] >= 0.18 and hybrid["short_accuracy"] >= 0.74
+    assert hybrid["short_offered"] >= 0.22 and hybrid["short_accuracy"] >= 0.72
     assert "| short offered | short right |" in out
 
 
