@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import ModelError
+from qa.errors import InputError, ModelError
 from qa.short import SHORT_FEATURES
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
@@ -385,6 +385,11 @@ def _fit_ranker(questions: list[TrainingQuestion], c: float = 1.0) -> Linear:
     # The questions with both kinds of candidate, laid end to end: a
     # question whose candidates all answer (or none) adds nothing.
     ranked = [q for q in chosen if 0 < q.y.sum() < len(q.y)]
+    if not ranked:
+        raise InputError(
+            "no answerable question has both a sentence that answers it and one that does not"
+            " among its candidates: nothing to learn an order from; check the questions' answers"
+        )
     z = (np.vstack([q.x for q in ranked]) - mean) / scale
     right = np.concatenate([q.y for q in ranked]).astype(bool)
     starts = np.cumsum([0] + [len(q.y) for q in ranked[:-1]])
@@ -405,8 +410,9 @@ def _fit_ranker(questions: list[TrainingQuestion], c: float = 1.0) -> Linear:
         return 0.5 * float(w @ w) / c + float(total), w / c + z.T @ weights
 
     w = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B").x
-    u = ((x - mean) / scale) @ w
-    u = u / (float(u.std()) or 1.0)
+    raw = ((x - mean) / scale) @ w
+    spread = float(raw.std()) or 1.0
+    u = raw / spread
     y = np.concatenate([q.y for q in chosen]).astype(np.float64)
 
     def calibration(ab: np.ndarray) -> tuple[float, np.ndarray]:
@@ -421,7 +427,6 @@ def _fit_ranker(questions: list[TrainingQuestion], c: float = 1.0) -> Linear:
     a, b = minimize(
         calibration, np.ones(2), jac=True, method="L-BFGS-B", bounds=[(1e-3, None), (None, None)]
     ).x
-    spread = float((((x - mean) / scale) @ w).std()) or 1.0
     return Linear(mean, scale, w * (a / spread), float(b))
 
 

@@ -19,7 +19,7 @@ from qa.decide import (
     feature_matrix,
     question_features,
 )
-from qa.errors import ModelError
+from qa.errors import InputError, ModelError
 from qa.short import SHORT_FEATURES
 
 
@@ -292,3 +292,11 @@ def test_the_ranker_learns_what_ranks_first_within_a_question():
     y = np.concatenate([q.y for q in questions])
     assert p.mean() == pytest.approx(y.mean(), abs=0.01)
     assert p[y].mean() > 0.5 > p[~y].mean()
+
+
+def test_a_ranker_with_nothing_to_order_says_so():
+    """Questions whose candidates all answer (or none do) hold no order to
+    learn: the fit says why instead of failing inside numpy."""
+    questions = [dataclasses.replace(q, y=np.ones_like(q.y)) for q in synthetic(12)]
+    with pytest.raises(InputError, match="nothing to learn an order from"):
+        decide._fit_ranker(questions)
