@@ -60,10 +60,10 @@ _ONE = rf"(?:{_FIGURE}|(?<![\w-])(?:{_WRITTEN})(?:-(?:et-)?(?:{_WRITTEN}))*\b)"
 # "2 à 5 millions", "entre 40 et 50": a range is one answer.
 _NUMBER = rf"(?:{_ONE}\s*(?:à|-|–|et|ou|to)\s*)?{_ONE}"
 # A date with its preposition ("fin octobre", "depuis 2019"). The months,
-# seasons and weekdays are `qa.text`'s; when said without a figure
-# ("prochainement", "depuis plusieurs mois") is not cut, though the
-# has-the-kind signal counts it: cut too, it moved nothing on dev and lost
-# a test question to the refit (README, Tried and dropped).
+# seasons and weekdays are `qa.text`'s. A time said without a figure
+# ("prochainement", "depuis plusieurs mois") is not cut as a short answer,
+# though the has-the-kind signal counts it: cutting it too moved nothing on
+# dev and lost a test question to the refit (README, Tried and dropped).
 _DATE = re.compile(
     r"(?:\b(?:en|depuis|dès|fin|début|mi|courant|à partir de|d['’]\s*ici(?: à)?|avant|après|"
     r"in|since|by|until|from)[\s-]+)?"
