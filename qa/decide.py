@@ -238,12 +238,20 @@ class Linear:
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, c: float = 1.0) -> Linear:
         from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
 
-        scaler = StandardScaler().fit(x)
-        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-        model = LogisticRegression(C=c, max_iter=3000).fit((x - scaler.mean_) / scale, y)
-        return cls(scaler.mean_, scale, model.coef_[0], float(model.intercept_[0]))
+        mean, scale = _standardisation(x)
+        model = LogisticRegression(C=c, max_iter=3000).fit((x - mean) / scale, y)
+        return cls(mean, scale, model.coef_[0], float(model.intercept_[0]))
+
+
+def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each input's mean and scale over the rows of `x`; an input that is
+    constant (or nearly, as scikit-learn judges it) gets scale 1, so that
+    it stays 0 rather than dividing by 0, in the JSON too."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    return scaler.mean_, np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
 
 
 @dataclass(frozen=True)
@@ -376,12 +384,10 @@ def _fit_ranker(questions: list[TrainingQuestion], c: float = 1.0) -> Linear:
     so the gate reads a probability as before and the order is the
     listwise one."""
     from scipy.optimize import minimize
-    from sklearn.preprocessing import StandardScaler
 
     chosen = [q for q in questions if q.answerable and len(q.y)]
     x = np.vstack([q.x for q in chosen])
-    scaler = StandardScaler().fit(x)  # a constant input gets scale 1, as in `Linear.fit`
-    mean, scale = scaler.mean_, np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    mean, scale = _standardisation(x)
     # The questions with both kinds of candidate, laid end to end: a
     # question whose candidates all answer (or none) adds nothing.
     ranked = [q for q in chosen if 0 < q.y.sum() < len(q.y)]
