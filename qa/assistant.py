@@ -17,7 +17,7 @@ from qa.retrieval import Retrieval, Retriever
 from qa.settings import MODES, Mode, Settings
 from qa.store import Manifest
 from qa.stores import Store, open_store
-from qa.text import WordForms
+from qa.text import WordForms, unframe
 from qa.words import load_word_vectors
 
 
@@ -206,10 +206,15 @@ class Assistant:
         with self._lock:
             only = self.select(documents, since, until)
             found = self.retriever.retrieve(question, mode, self.settings.candidates, only)
-            # The retriever reads the question as the articles write it.
-            if found.query.text != question:
-                read = found.query.text
-                warnings = (*warnings, f"question read as « {read} », as the articles write it")
+            # The retriever reads the question without the request around
+            # it, and as the articles write it.
+            read = found.query.text
+            if read != question:
+                how = [
+                    *(["without the request around it"] if unframe(question) != question else []),
+                    *(["as the articles write it"] if read != unframe(question) else []),
+                ]
+                warnings = (*warnings, f"question read as « {read} », {' and '.join(how)}")
             return self.compose(found, k=k, mode=mode, warnings=warnings)
 
     def select(

@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
         "--typed",
         default="as-written",
         choices=TYPINGS,
-        help="ask every question as written, in capitals or without accents (default as-written)",
+        help="ask every question as written, in capitals, without accents or framed by a"
+        ' request ("Dis-moi …"; default as-written)',
     )
     ev.add_argument("-k", type=int, help="excerpts per question (default 5, or QA_K)")
     ev.add_argument("--json", metavar="FILE", help="write every figure and result as JSON")

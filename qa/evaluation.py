@@ -196,12 +196,23 @@ def load_questions(path: Path | str, split: str | None = None) -> list[EvalQuest
     return questions
 
 
+#: The requests `retype` puts around a question, in turn: French, English.
+REQUESTS = (
+    ("Dis-moi", "Peux-tu me dire", "J'aimerais savoir", "Pouvez-vous m'indiquer"),
+    ("Tell me", "Can you tell me", "I'd like to know"),
+)
+
+
 def retype(questions: Sequence[EvalQuestion], typing: str) -> list[EvalQuestion]:
-    """`questions` as typed in capitals ("QUI EST LE MAIRE DE BÈGLES ?") or
-    without accents ("Qui est le maire de Begles ?"), answers unchanged: how
-    much the engine depends on a question being typed with care."""
+    """`questions` as typed in capitals ("QUI EST LE MAIRE DE BÈGLES ?"),
+    without accents ("Qui est le maire de Begles ?") or framed by a request
+    ("Dis-moi qui est le maire de Bègles ?", `request`), answers unchanged:
+    how much the engine depends on a question being typed with care, and
+    asked as a bare question."""
     if typing not in TYPINGS:
         raise InputError(f"unknown typing {typing!r}; choose one of {', '.join(TYPINGS)}")
+    if typing == "request":
+        return [_as_request(q, i) for i, q in enumerate(questions)]
     if typing == "capitals":
         return [replace(q, question=q.question.upper()) for q in questions]
     if typing == "no-accents":
@@ -210,6 +221,21 @@ def retype(questions: Sequence[EvalQuestion], typing: str) -> list[EvalQuestion]
             for q in questions
         ]
     return list(questions)
+
+
+def _as_request(question: EvalQuestion, turn: int) -> EvalQuestion:
+    """The question asked through the `turn`-th request of its language
+    (`REQUESTS`), its first letter lowered unless it starts a name
+    ("Digital Place", "Jean-Pierre"). A question that does not end with "?"
+    ("Donne-moi…", "Name…") is a request already, and is kept."""
+    text = question.question.strip()
+    if not text.endswith("?"):
+        return question
+    requests = REQUESTS[1] if question.lang == "en" else REQUESTS[0]
+    words = text.split()
+    name = any(ch.isupper() for ch in words[0][1:]) or (len(words) > 1 and words[1][:1].isupper())
+    body = text if name else text[:1].lower() + text[1:]
+    return replace(question, question=f"{requests[turn % len(requests)]} {body}")
 
 
 def parse_question(item: object, where: str) -> EvalQuestion:

@@ -22,6 +22,7 @@ from qa.text import (
     counted_term,
     key_terms,
     question_parts,
+    unframe,
 )
 
 
@@ -107,8 +108,10 @@ class Retriever:
     ) -> Retrieval:
         """`search` for the question and, when it asks two things
         (`qa.text.question_parts`), for each part; all encoded in one batch.
-        `only`: search the passages of these documents alone."""
-        question = self.forms.restore(question)
+        `only`: search the passages of these documents alone. The question
+        is read without the request around it (`qa.text.unframe`) and as
+        the articles write its words (`WordForms`)."""
+        question = self.forms.restore(unframe(question))
         parts = question_parts(question)
         if len(parts) < 2:
             return Retrieval(*self.search(question, mode, limit, only=only))
@@ -137,7 +140,7 @@ class Retriever:
         their passages: each side searches them alone, so a selection gets
         its own `limit` nearest, not what is left of the collection's.
         """
-        query = self.analyze(self.forms.restore(question), vector)
+        query = self.analyze(self.forms.restore(unframe(question)), vector)
         found = self.store.candidates(query.vector, query.terms, mode, limit, only)
         dense, lexical = found.dense, found.lexical
         if mode == "dense":

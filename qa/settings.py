@@ -20,7 +20,7 @@ VectorIndex = Literal["auto", "flat", "ivf", "hnsw"]
 Backend = Literal["torch", "openvino", "openvino-int8"]
 MODES: tuple[str, ...] = get_args(Mode)
 #: How `qa eval --typed` asks the questions (`qa.evaluation.retype`).
-TYPINGS: tuple[str, ...] = ("as-written", "capitals", "no-accents")
+TYPINGS: tuple[str, ...] = ("as-written", "capitals", "no-accents", "request")
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 VECTOR_INDEXES: tuple[str, ...] = get_args(VectorIndex)
 BACKENDS: tuple[str, ...] = get_args(Backend)

@@ -281,9 +281,16 @@ _ASKS = {
     "number": re.compile(
         r"\b(?:combien|how many|nombre|population|chiffre|effectif)\b", re.IGNORECASE
     ),
-    "person": re.compile(r"^\s*(?:qui|who)\b|\b(?:à qui|par qui|de qui|whom)\b", re.IGNORECASE),
+    # The question word first, or last as typed in speech ("Le maire de
+    # Bègles, c'est qui ?", "L'école est où ?").
+    "person": re.compile(
+        r"^\s*(?:qui|who)\b|\b(?:à qui|par qui|de qui|whom|c['’]est qui|est qui|sont qui)\b"
+        r"|\b(?:qui|who)\s*[?!.]*\s*$",
+        re.IGNORECASE,
+    ),
     "place": re.compile(
-        r"^\s*(?:où|ou se|where)\b|\b(?:quelles? villes?|dans quelles? villes?|quel lieu|"
+        r"^\s*(?:où|ou se|where)\b|\b(?:c['’]est|est|sont|se \w+|s['’]\w+) où\b"
+        r"|\b(?:où|where)\s*[?!.]*\s*$|\b(?:quelles? villes?|dans quelles? villes?|quel lieu|"
         r"quel endroit|quel quartier|quelle région|which (?:city|cities|town|place|region)|"
         r"in which)\b",
         re.IGNORECASE,
@@ -422,6 +429,45 @@ def question_parts(question: str) -> list[str]:
 
 
 # --- how a question is typed ---------------------------------------------------
+
+# A request around the question, as people type to a chat: an imperative with
+# its pronoun ("Dis-moi", "Explique-moi", "Dites-nous"), a question about
+# whether the engine can tell ("Peux-tu me dire", "Pouvez-vous m'indiquer",
+# "Sais-tu"), a wish ("J'aimerais savoir"), in English "(Can you) tell me",
+# "Do you know", "I'd like to know"; with "s'il te plaît" / "please" and a
+# colon or comma after it.
+_ABLE = r"(?:peux|pourrais|sais|pouvez|pourriez|savez)"
+_REQUEST = re.compile(
+    r"^\s*(?:(?:s['’]il (?:te|vous) pla[iî]t|please)\s*,?\s*)?"
+    r"(?:"
+    r"[^\W\d_]+-moi"
+    r"|(?:dites|donnez|indiquez|expliquez|précisez|rappelez|citez|racontez|montrez|présentez|"
+    r"décrivez|résumez|listez|apprenez|trouvez)-nous"
+    rf"|(?:(?:est-ce que|est-ce qu['’])\s*(?:tu|vous|on)\s+{_ABLE}|{_ABLE}-(?:tu|vous)"
+    rf"|(?:tu|vous)\s+{_ABLE})"
+    r"(?:\s+(?:me|nous)\s+|\s+m['’]\s*|\s+)?(?:[^\W\d_]+(?:er|re|ir)\b)?"
+    r"|(?:j['’]aimerais|je voudrais|je veux|je souhaite(?:rais)?|nous aimerions|"
+    r"nous voudrions|on voudrait|j['’]ai besoin de) (?:savoir|connaître|comprendre)"
+    r"|(?:(?:can|could|would|will) you (?:please )?)?(?:tell|give|show|remind) me"
+    r"|(?:do|would) you know|i(?:['’]d| would) like to know|i want to know|i wonder"
+    r")(?:\s*,?\s*(?:s['’]il (?:te|vous) pla[iî]t|please))?\s*[:,]?\s+",
+    re.IGNORECASE,
+)
+
+
+def unframe(question: str) -> str:
+    """`question` without the request around it ("Dis-moi qui dirige
+    Digital Place ?" -> "qui dirige Digital Place ?"). The request is no
+    part of what is asked, and read as part of it, it hid the question
+    word the answer kind is read from ("Qui…" wants a person only at the
+    start) and counted "Explique-moi" as a word no article uses, so that
+    "Explique-moi ce qu'est La Cité à Toulouse." was refused. The question
+    is kept whole when nothing would be left."""
+    m = _REQUEST.match(question)
+    if not m or not question[m.end() :].strip(" ?.!"):
+        return question
+    return question[m.end() :]
+
 
 _LETTERS = re.compile(r"[^\W\d_]+")
 # The first word of a text, a line or a sentence (after an opening quote).

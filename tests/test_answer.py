@@ -185,6 +185,19 @@ def test_a_question_typed_in_capitals_or_without_accents_is_answered_as_written(
         assert any("question read as « Qui est le directeur" in w for w in answer.warnings)
 
 
+def test_a_question_framed_by_a_request_is_answered_as_the_bare_question(assistant):
+    """Read with it, "Dis-moi" hid "qui", so no person was asked for (confidence 0.47
+    against 0.87, no short answer); "Explique-moi", a word no article uses,
+    had the question refused (0.23)."""
+    bare = assistant.ask("Qui est le maire de Bègles ?")
+    framed = assistant.ask("Dis-moi qui est le maire de Bègles ?")
+    assert framed.question == "qui est le maire de Bègles ?"
+    assert framed.excerpts[0].text == bare.excerpts[0].text
+    assert framed.short is not None and framed.short.text == "Clément Rossignol Puech"
+    assert any("without the request around it" in w for w in framed.warnings)
+    assert not assistant.ask("Explique-moi ce qu'est La Cité à Toulouse.").abstained
+
+
 def test_a_question_without_accents_finds_the_accented_name(assistant):
     answer = assistant.ask("Qui est le maire de Begles ?")
     assert answer.question == "Qui est le maire de Bègles ?"

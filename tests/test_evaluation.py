@@ -266,16 +266,20 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     assert "| short offered | short right |" in out
 
 
-@pytest.mark.parametrize(("typed", "answer_at_k"), [("capitals", "0.88"), ("no-accents", "0.86")])
+@pytest.mark.parametrize(
+    ("typed", "answer_at_k"), [("capitals", "0.88"), ("no-accents", "0.86"), ("request", "0.92")]
+)
 def test_test_split_typed_in_haste_holds_nearly_the_same_bar(
     capsys, index_dir, seeds, typed, answer_at_k
 ):
-    """Every test question typed in capitals, or without accents: read as
-    the articles write them (`qa.text.WordForms`), they keep nearly the
-    figures of the questions as written (README). Before, in capitals,
-    answer@1 was 0.396 and 36% of answerable questions were abstained on.
-    About a minute each: the one guard that the engine does not depend on
-    how carefully a question is typed."""
+    """Every test question typed in capitals, without accents, or framed by
+    a request ("Dis-moi…", "Can you tell me…"): read as the articles write
+    them (`qa.text.WordForms`) and without the request (`qa.text.unframe`),
+    they keep nearly the figures of the questions as written (README).
+    Before, in capitals, answer@1 was 0.396 and 36% of answerable questions
+    were abstained on; framed by a request, 0.695 and 4.3%. About a minute
+    each: the one guard that the engine does not depend on how carefully,
+    or how politely, a question is typed."""
     code, out, err = eval_cli(
         capsys, index_dir, seeds, "--split", "test", "--typed", typed, "--mode", "hybrid",
         "--min-answer-at-1", "0.65", "--min-answer-at-k", answer_at_k,
@@ -293,6 +297,18 @@ def test_questions_are_retyped_with_their_answers_kept():
     assert bare.question == "Ou est l'ecole de Begles ?"
     assert caps.answers == bare.answers == ("Bègles",) and caps.docs == (A,)
     assert retype([q], "as-written") == [q]
+    english = EvalQuestion("e", "Where is the AI school?", (A,), ("Bègles",), lang="en")
+    named = EvalQuestion("n", "Digital Place a-t-il fusionné ?", (A,), ("oui",))
+    order = EvalQuestion("o", "Donne-moi le nom du maire.", (A,), ("Rossignol",))
+    framed = retype([q, q, english, named, order], "request")
+    assert [f.question for f in framed] == [
+        "Dis-moi où est l'école de Bègles ?",
+        "Peux-tu me dire où est l'école de Bègles ?",
+        "I'd like to know where is the AI school?",
+        "Pouvez-vous m'indiquer Digital Place a-t-il fusionné ?",
+        "Donne-moi le nom du maire.",
+    ]
+    assert framed[0].answers == ("Bègles",) and framed[0].docs == (A,)
     with pytest.raises(InputError, match="unknown typing 'sms'"):
         retype([q], "sms")
 

@@ -14,6 +14,7 @@ from qa.text import (
     split_sentences,
     tokenize,
     typed_spans,
+    unframe,
 )
 
 
@@ -120,6 +121,14 @@ def test_lowercase_after_period_does_not_split():
         ("Which company opened a lab in Toulouse?", "organisation"),
         ("Who is the mayor of Bègles?", "person"),
         ("Combien de start-up sont installées ?", "number"),
+        # The question word last, as typed in speech.
+        ("Le maire de Bègles, c'est qui ?", "person"),
+        ("Le directeur de Digital Place est qui ?", "person"),
+        ("Microsoft s'installe où à Toulouse ?", "place"),
+        ("L'école IA de Microsoft est où ?", "place"),
+        ("The AI school is where?", "place"),
+        # "où" of a relative clause asks for no place.
+        ("La ville où Microsoft a ouvert son école a-t-elle un incubateur ?", None),
     ],
 )
 def test_answer_kinds_of_places_and_organisations(question, kind):
@@ -178,6 +187,46 @@ def test_english_questions_are_told_from_french_ones():
 )
 def test_a_question_that_asks_two_things_is_split(question, parts):
     assert question_parts(question) == (parts or [question])
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("Dis-moi qui est le maire de Bègles.", "qui est le maire de Bègles."),
+        ("Explique-moi ce qu'est La Cité à Toulouse.", "ce qu'est La Cité à Toulouse."),
+        ("Dites-nous combien de start-up sont à La Cité ?", "combien de start-up sont à La Cité ?"),
+        ("Peux-tu me dire quand le sommet est prévu ?", "quand le sommet est prévu ?"),
+        ("Pouvez-vous m'indiquer où se trouve l'école ?", "où se trouve l'école ?"),
+        ("Tu peux me dire qui dirige Digital Place ?", "qui dirige Digital Place ?"),
+        ("Est-ce que tu sais combien de chercheurs ?", "combien de chercheurs ?"),
+        ("Savez-vous si Toulouse a eu le label ?", "si Toulouse a eu le label ?"),
+        ("J'aimerais savoir qui dirige Digital Place.", "qui dirige Digital Place."),
+        ("Pourriez-vous me dire, s'il vous plaît, qui est le maire ?", "qui est le maire ?"),
+        ("DIS-MOI QUI EST LE MAIRE DE BÈGLES ?", "QUI EST LE MAIRE DE BÈGLES ?"),
+        ("Can you tell me who the mayor of Bègles is?", "who the mayor of Bègles is?"),
+        ("Please tell me who heads Digital Place.", "who heads Digital Place."),
+        ("I'd like to know how many start-ups moved in.", "how many start-ups moved in."),
+        # No request: the question as typed.
+        ("Qui est le maire de Bègles ?", None),
+        ("Sommes-nous en 2025 ?", None),
+        ("Combien de salariés compte le cluster ?", None),
+        ("Name some companies based at the Cité numérique.", None),
+        # Nothing would be left: kept whole.
+        ("Dis-moi.", None),
+        ("Peux-tu me dire ?", None),
+    ],
+)
+def test_the_request_around_a_question_is_not_read_as_part_of_it(typed, read):
+    """Read as part of the question, "Dis-moi" hid the question word the
+    answer kind is read from, and "Explique-moi" was a word no article uses."""
+    assert unframe(typed) == (read or typed)
+
+
+def test_a_request_no_longer_hides_the_kind_of_answer_asked_for():
+    # "Qui" and "where" ask for a person or a place at the start only.
+    assert answer_type("Dis-moi qui est le maire de Bègles ?") is None
+    assert answer_type(unframe("Dis-moi qui est le maire de Bègles ?")) == "person"
+    assert answer_type(unframe("Can you tell me where the AI school is?")) == "place"
 
 
 def test_a_year_is_not_a_count():
