@@ -208,11 +208,12 @@ class Assistant:
             found = self.retriever.retrieve(question, mode, self.settings.candidates, only)
             # The retriever reads the question without the request around
             # it, and as the articles write it.
-            read = found.query.text
+            read, bare = found.query.text, unframe(question)
             if read != question:
+                frame = question[: len(question) - len(bare)].strip(" ,:;")
                 how = [
-                    *(["without the request around it"] if unframe(question) != question else []),
-                    *(["as the articles write it"] if read != unframe(question) else []),
+                    *([f"without « {frame} »"] if frame else []),
+                    *(["as the articles write it"] if read != bare else []),
                 ]
                 warnings = (*warnings, f"question read as « {read} », {' and '.join(how)}")
             return self.compose(found, k=k, mode=mode, warnings=warnings)

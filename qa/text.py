@@ -430,41 +430,49 @@ def question_parts(question: str) -> list[str]:
 
 # --- how a question is typed ---------------------------------------------------
 
-# A request around the question, as people type to a chat: an imperative with
+# A request around the question, as people type to a chat: a greeting or an
+# interjection ("Bonjour,", "Alors,", "Et", "Hi!"), then an imperative with
 # its pronoun ("Dis-moi", "Explique-moi", "Dites-nous"), a question about
 # whether the engine can tell ("Peux-tu me dire", "Pouvez-vous m'indiquer",
-# "Sais-tu"), a wish ("J'aimerais savoir"), in English "(Can you) tell me",
-# "Do you know", "I'd like to know"; with "s'il te plaît" / "please" and a
-# colon or comma after it.
+# "Sais-tu"), a wish ("J'aimerais savoir", "Merci de me dire", "Je
+# cherche"), in English "(Can you) tell me", "Do you know", "I'd like to
+# know"; with "s'il te plaît" / "please" and a colon or comma after it.
+_OPENING = (
+    r"(?:(?:bonjour|bonsoir|salut|coucou|hello|hi|hey|alors|et|donc|ok|okay|question|"
+    r"excuse[sz]?-moi|pardon|euh|eh bien|so|well)(?=[\s,!:.;])[\s,!:.;]*)*"
+)
 _ABLE = r"(?:peux|pourrais|sais|pouvez|pourriez|savez)"
+_POLITE = r"(?:s['’]il (?:te|vous) pla[iî]t|please)"
 _REQUEST = re.compile(
-    r"^\s*(?:(?:s['’]il (?:te|vous) pla[iî]t|please)\s*,?\s*)?"
+    rf"^\s*{_OPENING}(?:(?:{_POLITE}\s*,?\s*)?"
     r"(?:"
     r"[^\W\d_]+-moi"
     r"|(?:dites|donnez|indiquez|expliquez|précisez|rappelez|citez|racontez|montrez|présentez|"
     r"décrivez|résumez|listez|apprenez|trouvez)-nous"
     rf"|(?:(?:est-ce que|est-ce qu['’])\s*(?:tu|vous|on)\s+{_ABLE}|{_ABLE}-(?:tu|vous)"
-    rf"|(?:tu|vous)\s+{_ABLE})"
+    rf"|(?:tu|vous)\s+{_ABLE}|merci de)"
     r"(?:\s+(?:me|nous)\s+|\s+m['’]\s*|\s+)?(?:[^\W\d_]+(?:er|re|ir)\b)?"
     r"|(?:j['’]aimerais|je voudrais|je veux|je souhaite(?:rais)?|nous aimerions|"
-    r"nous voudrions|on voudrait|j['’]ai besoin de) (?:savoir|connaître|comprendre)"
+    r"nous voudrions|on voudrait|j['’]ai besoin de|je cherche à) (?:savoir|connaître|comprendre)"
+    r"|je me demande|je cherche"
     r"|(?:(?:can|could|would|will) you (?:please )?)?(?:tell|give|show|remind) me"
     r"|(?:do|would) you know|i(?:['’]d| would) like to know|i want to know|i wonder"
-    r")(?:\s*,?\s*(?:s['’]il (?:te|vous) pla[iî]t|please))?\s*[:,]?\s+",
+    r"|i(?:['’]m| am) looking for"
+    rf")(?:\s*,?\s*{_POLITE})?[\s:,]+)?",
     re.IGNORECASE,
 )
 
 
 def unframe(question: str) -> str:
-    """`question` without the request around it ("Dis-moi qui dirige
-    Digital Place ?" -> "qui dirige Digital Place ?"). The request is no
-    part of what is asked, and read as part of it, it hid the question
-    word the answer kind is read from ("Qui…" wants a person only at the
-    start) and counted "Explique-moi" as a word no article uses, so that
-    "Explique-moi ce qu'est La Cité à Toulouse." was refused. The question
-    is kept whole when nothing would be left."""
+    """`question` without the request around it ("Bonjour, dis-moi qui
+    dirige Digital Place ?" -> "qui dirige Digital Place ?"). The request
+    is no part of what is asked, and read as part of it, it hid the
+    question word the answer kind is read from ("Qui…" wants a person only
+    at the start) and counted "Explique-moi" or "Bonjour" as words no
+    article uses, so that "Explique-moi ce qu'est La Cité à Toulouse." was
+    refused. The question is kept whole when nothing would be left."""
     m = _REQUEST.match(question)
-    if not m or not question[m.end() :].strip(" ?.!"):
+    if not m or not question[: m.end()].strip() or not question[m.end() :].strip(" ?.!"):
         return question
     return question[m.end() :]
 

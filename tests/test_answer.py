@@ -194,7 +194,12 @@ def test_a_question_framed_by_a_request_is_answered_as_the_bare_question(assista
     assert framed.question == "qui est le maire de Bègles ?"
     assert framed.excerpts[0].text == bare.excerpts[0].text
     assert framed.short is not None and framed.short.text == "Clément Rossignol Puech"
-    assert any("without the request around it" in w for w in framed.warnings)
+    assert "question read as « qui est le maire de Bègles ? », without « Dis-moi »" in (
+        framed.warnings
+    )
+    greeted = assistant.ask("Bonjour, peux-tu me dire qui est le maire de Bègles ?")
+    assert greeted.short is not None and greeted.short.text == "Clément Rossignol Puech"
+    assert any("without « Bonjour, peux-tu me dire »" in w for w in greeted.warnings)
     assert not assistant.ask("Explique-moi ce qu'est La Cité à Toulouse.").abstained
 
 

@@ -206,7 +206,17 @@ def test_a_question_that_asks_two_things_is_split(question, parts):
         ("Can you tell me who the mayor of Bègles is?", "who the mayor of Bègles is?"),
         ("Please tell me who heads Digital Place.", "who heads Digital Place."),
         ("I'd like to know how many start-ups moved in.", "how many start-ups moved in."),
+        # A greeting or an interjection, with a request or not.
+        ("Bonjour, qui est le maire de Bègles ?", "qui est le maire de Bègles ?"),
+        ("Bonjour, dis-moi qui est le maire.", "qui est le maire."),
+        ("Alors, combien de start-up ?", "combien de start-up ?"),
+        ("Et qui dirige Digital Place ?", "qui dirige Digital Place ?"),
+        ("Merci de me dire qui est le maire.", "qui est le maire."),
+        ("Hi! Who heads Digital Place?", "Who heads Digital Place?"),
         # No request: the question as typed.
+        ("Hier, qui a visité Toulouse ?", None),
+        ("Well-known companies at La Cité?", None),
+        ("  Qui est le maire ?", None),
         ("Qui est le maire de Bègles ?", None),
         ("Sommes-nous en 2025 ?", None),
         ("Combien de salariés compte le cluster ?", None),
