@@ -17,7 +17,7 @@ from qa.retrieval import Retrieval, Retriever
 from qa.settings import MODES, Mode, Settings
 from qa.store import Manifest
 from qa.stores import Store, open_store
-from qa.text import WordForms, unframe
+from qa.text import WordForms, framing, unframe
 from qa.words import load_word_vectors
 
 
@@ -208,12 +208,11 @@ class Assistant:
             found = self.retriever.retrieve(question, mode, self.settings.candidates, only)
             # The retriever reads the question without the request around
             # it, and as the articles write it.
-            read, bare = found.query.text, unframe(question)
+            read, left_out = found.query.text, framing(question)
             if read != question:
-                frame = question[: len(question) - len(bare)].strip(" ,:;")
                 how = [
-                    *([f"without « {frame} »"] if frame else []),
-                    *(["as the articles write it"] if read != bare else []),
+                    *([f"without « {' … '.join(left_out)} »"] if left_out else []),
+                    *(["as the articles write it"] if read != unframe(question) else []),
                 ]
                 warnings = (*warnings, f"question read as « {read} », {' and '.join(how)}")
             return self.compose(found, k=k, mode=mode, warnings=warnings)

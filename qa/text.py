@@ -439,10 +439,11 @@ def question_parts(question: str) -> list[str]:
 # know"; with "s'il te plaît" / "please" and a colon or comma after it.
 _OPENING = (
     r"(?:(?:bonjour|bonsoir|salut|coucou|hello|hi|hey|alors|et|donc|ok|okay|question|"
-    r"excuse[sz]?-moi|pardon|euh|eh bien|so|well)(?=[\s,!:.;])[\s,!:.;]*)*"
+    r"excuse[sz]?-moi|pardon|euh|eh bien|so|well|stp|svp|please|merci(?!\s+de\b)|thanks|thank you|"
+    r"s['’]il (?:te|vous) pla[iî]t)(?=[\s,!:.;])[\s,!:.;]*)*"
 )
 _ABLE = r"(?:peux|pourrais|sais|pouvez|pourriez|savez)"
-_POLITE = r"(?:s['’]il (?:te|vous) pla[iî]t|please)"
+_POLITE = r"(?:s['’]il (?:te|vous) pla[iî]t|svp|stp|please)"
 _REQUEST = re.compile(
     rf"^\s*{_OPENING}(?:(?:{_POLITE}\s*,?\s*)?"
     r"(?:"
@@ -463,18 +464,43 @@ _REQUEST = re.compile(
 )
 
 
+# Thanks or "please" after the question ("… stp ?", "…, please?", "… ? merci").
+_THANKS = re.compile(
+    r"[\s,;]+(?:s['’]il (?:te|vous) pla[iî]t|svp|stp|please|pls|"
+    r"merci(?: d['’]avance| beaucoup| bien)?|thanks?(?: you)?(?: in advance)?)"
+    r"(?=[\s?!.]*$)",
+    re.IGNORECASE,
+)
+
+
 def unframe(question: str) -> str:
     """`question` without the request around it ("Bonjour, dis-moi qui
-    dirige Digital Place ?" -> "qui dirige Digital Place ?"). The request
-    is no part of what is asked, and read as part of it, it hid the
+    dirige Digital Place stp ?" -> "qui dirige Digital Place ?"). The
+    request is no part of what is asked, and read as part of it, it hid the
     question word the answer kind is read from ("Qui…" wants a person only
     at the start) and counted "Explique-moi" or "Bonjour" as words no
     article uses, so that "Explique-moi ce qu'est La Cité à Toulouse." was
     refused. The question is kept whole when nothing would be left."""
-    m = _REQUEST.match(question)
-    if not m or not question[: m.end()].strip() or not question[m.end() :].strip(" ?.!"):
-        return question
-    return question[m.end() :]
+    return _unframed(question)[0]
+
+
+def framing(question: str) -> tuple[str, ...]:
+    """What `unframe` leaves out of `question`, in order ("Bonjour, dis-moi",
+    "stp"), for the answer to say how the question was read."""
+    return _unframed(question)[1]
+
+
+def _unframed(question: str) -> tuple[str, tuple[str, ...]]:
+    text, left_out = question, []
+    m = _REQUEST.match(text)
+    if m and text[: m.end()].strip() and text[m.end() :].strip(" ?.!"):
+        left_out.append(text[: m.end()].strip(" ,:;"))
+        text = text[m.end() :]
+    t = _THANKS.search(text)
+    if t and text[: t.start()].strip(" ?.!"):
+        left_out.append(t.group().strip(" ,;"))
+        text = text[: t.start()] + text[t.end() :]
+    return text, tuple(left_out)
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")

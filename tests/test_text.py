@@ -7,6 +7,7 @@ from qa.text import (
     counted_term,
     counts_term,
     fold,
+    framing,
     is_english,
     is_shouting,
     ordered_stems,
@@ -213,7 +214,13 @@ def test_a_question_that_asks_two_things_is_split(question, parts):
         ("Et qui dirige Digital Place ?", "qui dirige Digital Place ?"),
         ("Merci de me dire qui est le maire.", "qui est le maire."),
         ("Hi! Who heads Digital Place?", "Who heads Digital Place?"),
+        # "Please" or thanks, before or after.
+        ("Qui est le maire de Bègles stp ?", "Qui est le maire de Bègles ?"),
+        ("Stp, qui est le maire ?", "qui est le maire ?"),
+        ("Who is the mayor, please?", "Who is the mayor?"),
+        ("qui est le maire ? merci", "qui est le maire ?"),
         # No request: the question as typed.
+        ("Qui faut-il remercier ?", None),
         ("Hier, qui a visité Toulouse ?", None),
         ("Well-known companies at La Cité?", None),
         ("  Qui est le maire ?", None),
@@ -230,6 +237,11 @@ def test_the_request_around_a_question_is_not_read_as_part_of_it(typed, read):
     """Read as part of the question, "Dis-moi" hid the question word the
     answer kind is read from, and "Explique-moi" was a word no article uses."""
     assert unframe(typed) == (read or typed)
+
+
+def test_what_frames_a_question_is_said():
+    assert framing("Bonjour, dis-moi qui dirige Digital Place stp ?") == ("Bonjour, dis-moi", "stp")
+    assert framing("Qui dirige Digital Place ?") == ()
 
 
 def test_a_request_no_longer_hides_the_kind_of_answer_asked_for():
