@@ -279,7 +279,7 @@ _ASKS = {
         re.IGNORECASE,
     ),
     "number": re.compile(
-        r"\b(?:combien|how many|nombre|population|chiffre|effectif)\b", re.IGNORECASE
+        r"\b(?:combien|how many|nombre|number of|population|chiffre|effectif)\b", re.IGNORECASE
     ),
     # The question word first, or last as typed in speech ("Le maire de
     # Bègles, c'est qui ?", "L'école est où ?").

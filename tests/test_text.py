@@ -122,6 +122,7 @@ def test_lowercase_after_period_does_not_split():
         ("Which company opened a lab in Toulouse?", "organisation"),
         ("Who is the mayor of Bègles?", "person"),
         ("Combien de start-up sont installées ?", "number"),
+        ("Number of start-ups created in Toulouse in 2013?", "number"),
         # The question word last, as typed in speech.
         ("Le maire de Bègles, c'est qui ?", "person"),
         ("Le directeur de Digital Place est qui ?", "person"),
