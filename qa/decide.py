@@ -187,7 +187,7 @@ def shares_no_word(x: np.ndarray) -> bool:
     three such dev questions (at 0.47 to 0.68): linear and fitted mostly on
     near-topic questions, which use the articles' words, it reads unknown
     words as a sign of an answerable paraphrase. No answerable question of
-    the 849 meets this; 10 off-topic ones do (`qa eval`, README). English
+    the 914 meets this; 11 off-topic ones do (`qa eval`, README). English
     questions are exempt: their words are absent from French articles
     whether or not they answer (`feature_matrix` zeroes the input)."""
     return bool(len(x)) and float(x[0, _UNKNOWN]) >= 1.0 - 1e-9
