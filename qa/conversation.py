@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.text import analyze
+from qa.text import analyze, unframe
 
 #: A follow-up opener: "Et à Bordeaux ?", "And in 2025?", "What about Nantes?".
 _OPENER = re.compile(r"^\s*(?:et|and|what about|how about|mais|but|ou|or)\b[\s,]*", re.IGNORECASE)
@@ -34,10 +34,14 @@ def is_follow_up(question: str) -> bool:
 
 
 def resolve(question: str, previous: str | None) -> str:
-    """The question to retrieve with, given the previous resolved question."""
-    if not previous or not is_follow_up(question):
+    """The question to retrieve with, given the previous resolved question.
+    A follow-up is read without the request or greeting around it
+    (`qa.text.unframe`): "Dis-moi, et à Montpellier ?" replaces the place
+    as "Et à Montpellier ?" does, rather than being added whole."""
+    bare = unframe(question)
+    if not previous or not (is_follow_up(question) or is_follow_up(bare)):
         return question
-    body = _OPENER.sub("", question).strip().rstrip(" ?!.").strip()
+    body = _OPENER.sub("", bare).strip().rstrip(" ?!.").strip()
     if not body:
         return previous
     base = previous.strip().rstrip(" ?!.").strip()

@@ -21,6 +21,17 @@ PAIRS = [
         "Et pour la formation ?",
         "Quel est le budget du plan IA de l'Occitanie, pour la formation ?",
     ),
+    # Framed by a request or a greeting, the follow-up is read without it.
+    (
+        "Combien de start-up sont installées à Toulouse ?",
+        "Dis-moi, et à Montpellier ?",
+        "Combien de start-up sont installées à Montpellier ?",
+    ),
+    (
+        "Combien de start-up sont installées à Toulouse ?",
+        "Bonjour, et à Montpellier stp ?",
+        "Combien de start-up sont installées à Montpellier ?",
+    ),
 ]
 
 
