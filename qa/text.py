@@ -445,7 +445,7 @@ _OPENING = (
 _ABLE = r"(?:peux|pourrais|sais|pouvez|pourriez|savez)"
 _POLITE = r"(?:s['’]il (?:te|vous) pla[iî]t|svp|stp|please)"
 _REQUEST = re.compile(
-    rf"^\s*{_OPENING}(?:(?:{_POLITE}\s*,?\s*)?"
+    rf"^\s*{_OPENING}(?:"
     r"(?:"
     r"[^\W\d_]+-moi"
     r"|(?:dites|donnez|indiquez|expliquez|précisez|rappelez|citez|racontez|montrez|présentez|"
@@ -492,8 +492,10 @@ def framing(question: str) -> tuple[str, ...]:
 
 def _unframed(question: str) -> tuple[str, tuple[str, ...]]:
     text, left_out = question, []
-    m = _REQUEST.match(text)
-    if m and text[: m.end()].strip() and text[m.end() :].strip(" ?.!"):
+    # Until nothing more is left out, so that reading the question again
+    # (`Retriever.search` after `retrieve`) reads it the same: "Dis-moi, et
+    # à Montpellier ?" loses "Dis-moi", then "et".
+    while (m := _REQUEST.match(text)) and text[: m.end()].strip() and text[m.end() :].strip(" ?.!"):
         left_out.append(text[: m.end()].strip(" ,:;"))
         text = text[m.end() :]
     t = _THANKS.search(text)

@@ -214,6 +214,7 @@ def test_a_question_that_asks_two_things_is_split(question, parts):
         ("Alors, combien de start-up ?", "combien de start-up ?"),
         ("Et qui dirige Digital Place ?", "qui dirige Digital Place ?"),
         ("Merci de me dire qui est le maire.", "qui est le maire."),
+        ("Dis-moi, et à Montpellier ?", "à Montpellier ?"),
         ("Hi! Who heads Digital Place?", "Who heads Digital Place?"),
         # "Please" or thanks, before or after.
         ("Qui est le maire de Bègles stp ?", "Qui est le maire de Bègles ?"),
@@ -238,6 +239,8 @@ def test_the_request_around_a_question_is_not_read_as_part_of_it(typed, read):
     """Read as part of the question, "Dis-moi" hid the question word the
     answer kind is read from, and "Explique-moi" was a word no article uses."""
     assert unframe(typed) == (read or typed)
+    # Read again, it reads the same (the retriever reads it twice).
+    assert unframe(unframe(typed)) == unframe(typed)
 
 
 def test_what_frames_a_question_is_said():
