@@ -84,6 +84,9 @@ def test_a_two_part_question_is_answered_by_its_first_two_excerpts(assistant, qu
         ("Quel est le budget du plan IA de l'Occitanie ?", "50 millions d’euros", "money"),
         ("Combien de start-up se sont installées à La Cité en moins de 6 mois ?", "40 start-up",
          "number"),
+        # How much of a verb of spending asks for a sum: read as a count, the
+        # first excerpt was the plan's announcement, which gives none.
+        ("How much did the Region spend on the AI plan?", "50 millions d’euros", "money"),
     ],
 )  # fmt: skip
 def test_a_short_answer_leads_with_offsets_into_the_first_excerpt(assistant, question, short, kind):
@@ -114,6 +117,12 @@ def test_no_short_answer_when_the_question_asks_no_kind(assistant):
         (
             "Quel est le chiffre d'affaires de Marbotic ?",
             "Aucun article n'emploie ni le mot « chiffre » ni le mot « affaires »",
+        ),
+        # Asked as a count, any figure of the Bègles article answered it
+        # (0.84); asked as a sum, none of its sentences gives one.
+        (
+            "Combien a coûté la réhabilitation de l’ancien centre de tri postal de Bègles ?",
+            "Aucun article n'emploie ni le mot « coûté » ni le mot « réhabilitation »",
         ),
     ],
 )

@@ -249,7 +249,7 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     code, out, err = eval_cli(
         capsys, index_dir, seeds, "--split", "test",
         "--min-answer-at-1", "0.70", "--min-answer-at-k", "0.91",
-        "--min-abstained", "0.44", "--max-wrong-abstained", "0.05",
+        "--min-abstained", "0.48", "--max-wrong-abstained", "0.05",
         "--json", str(report), "--plot", str(tmp_path / "curve.png"),
     )  # fmt: skip
     assert code == 0, out + err
@@ -261,15 +261,15 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     assert [m["mode"] for m in data["modes"]] == ["dense", "lexical", "hybrid"]
     assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl", "test"))
     assert set(data["modes"][2]["by_kind"]) >= {"paraphrase", "english", "near_topic"}
-    # Short answers: offered for a quarter of the answerable questions, and
-    # right (a gold string in at most 8 words) for 0.79 of those (README).
+    # Short answers: offered for a fifth of the answerable questions, and
+    # right (a gold string in at most 8 words) for 0.85 of those (README).
     hybrid = data["modes"][2]["metrics"]
-    assert hybrid["short_offered"] >= 0.22 and hybrid["short_accuracy"] >= 0.72
+    assert hybrid["short_offered"] >= 0.17 and hybrid["short_accuracy"] >= 0.78
     assert "| short offered | short right |" in out
 
 
 @pytest.mark.parametrize(
-    ("typed", "answer_at_k"), [("capitals", "0.88"), ("no-accents", "0.86"), ("request", "0.91")]
+    ("typed", "answer_at_k"), [("capitals", "0.88"), ("no-accents", "0.86"), ("request", "0.90")]
 )
 def test_test_split_typed_in_haste_holds_nearly_the_same_bar(
     capsys, index_dir, seeds, typed, answer_at_k

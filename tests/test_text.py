@@ -137,6 +137,38 @@ def test_answer_kinds_of_places_and_organisations(question, kind):
     assert answer_type(question) == kind
 
 
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        # How much of a verb of spending asks for a sum, not a count.
+        ("Combien la Région a-t-elle investi dans La Cité ?", "money"),
+        ("Combien la Région a dépensé pour aménager La Cité ?", "money"),
+        ("La Région a investi combien ?", "money"),
+        ("Combien a coûté la réhabilitation du centre de tri ?", "money"),
+        ("Combien coûtent les bureaux de La Cité ?", "money"),
+        ("How much did Bordeaux Métropole invest in the project?", "money"),
+        ("How much will trainees pay to attend the school?", "money"),
+        ("Quelle est la cotisation annuelle pour adhérer au cluster ?", "money"),
+        ("What is the maximum funding a start-up can get?", "money"),
+        # A count stays a count, and the verb alone asks for no sum.
+        ("Combien de start-up sont installées à La Cité ?", "number"),
+        ("Dans quoi la Région a-t-elle investi ?", None),
+        # Another clause: a share, then a count.
+        (
+            "Quelle part de son PIB l'Occitanie investit-elle en R&D, et combien de "
+            "chercheurs compte-t-elle ?",
+            "percent",
+        ),
+        ("Combien de temps dure le cursus sans frais ?", "duration"),
+        # Words that only begin like one: "coutume", "costume", "fundamental".
+        ("Quelle coutume la Région a-t-elle gardée ?", None),
+        ("What is the fundamental goal of the cluster?", None),
+    ],
+)
+def test_a_sum_is_asked_by_how_much_of_spending(question, kind):
+    assert answer_type(question) == kind
+
+
 def test_a_count_is_matched_to_what_the_question_counts():
     assert counted_term("Combien de salariés Airbus emploie-t-il ?") == analyze("salariés")[0]
     assert counted_term("How many employees does it have?") is not None
