@@ -481,9 +481,12 @@ _REQUEST = re.compile(
 
 
 # Thanks or "please" after the question ("… stp ?", "…, please?", "… ? merci").
+# Thanks only after a comma or the question's own end: "Qui a dit merci ?"
+# asks who said it.
 _THANKS = re.compile(
-    r"[\s,;]+(?:s['’]il (?:te|vous) pla[iî]t|svp|stp|please|pls|"
-    r"merci(?: d['’]avance| beaucoup| bien)?|thanks?(?: you)?(?: in advance)?)"
+    r"(?:[\s,;]+(?:s['’]il (?:te|vous) pla[iî]t|svp|stp|please|pls)"
+    r"|(?:(?<=[?!.])\s*|\s*[,;]\s*)"
+    r"(?:merci(?: d['’]avance| beaucoup| bien)?|thanks?(?: you)?(?: in advance)?))"
     r"(?=[\s?!.]*$)",
     re.IGNORECASE,
 )

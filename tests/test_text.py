@@ -253,8 +253,13 @@ def test_a_question_that_asks_two_things_is_split(question, parts):
         ("Stp, qui est le maire ?", "qui est le maire ?"),
         ("Who is the mayor, please?", "Who is the mayor?"),
         ("qui est le maire ? merci", "qui est le maire ?"),
+        ("Qui est le maire, merci beaucoup ?", "Qui est le maire ?"),
+        ("Who is the mayor? Thanks", "Who is the mayor?"),
         # No request: the question as typed.
         ("Qui faut-il remercier ?", None),
+        # Thanks that are what is asked about, not said to the reader.
+        ("Qui a dit merci ?", None),
+        ("À qui Carole Delga a-t-elle dit merci ?", None),
         ("Hier, qui a visité Toulouse ?", None),
         ("Well-known companies at La Cité?", None),
         ("  Qui est le maire ?", None),
