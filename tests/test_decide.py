@@ -203,16 +203,19 @@ def test_the_shipped_model_was_fitted_on_dev():
 
 def short_synthetic(n: int, seed: int = 0) -> list[ShortQuestion]:
     """Two spans per question; the right one is nearer the question's words
-    most of the time, so nearness predicts rightness but not perfectly."""
+    most of the time, so nearness predicts rightness but not perfectly, and
+    the sentence holds a right span as often as its confidence says, so
+    the most confident short answers are the likeliest right."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         near = rng.uniform(0, 1, 2)
+        confidence = rng.uniform(0.3, 1.0)
         y = np.zeros(2, dtype=bool)
-        y[int(np.argmax(near + rng.normal(0, 0.3, 2)))] = rng.uniform() < 0.8
+        y[int(np.argmax(near + rng.normal(0, 0.3, 2)))] = rng.uniform() < confidence
         x = np.zeros((2, len(SHORT_FEATURES)))
         x[:, SHORT_FEATURES.index("near")] = near
-        x[:, SHORT_FEATURES.index("confidence")] = rng.uniform(0.3, 1.0)
+        x[:, SHORT_FEATURES.index("confidence")] = confidence
         out.append(ShortQuestion(f"q{i}", "number", x, y))
     return out
 
@@ -222,6 +225,8 @@ def test_short_answers_are_offered_where_cross_validation_says_they_are_right(tm
     assert 0 < threshold < 1
     assert figures["accuracy_offered_smoothed"] >= 0.8
     assert 0 < figures["offered"] < 1
+    # Each question's probability is the mean over five draws of folds.
+    assert figures["repeats"] == 5
     # Saved beside the answerability model, and read back the same.
     model, _ = decide.fit(synthetic(60), max_wrong=0.05)
     model = dataclasses.replace(model, short=short, short_threshold=threshold)

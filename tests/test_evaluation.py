@@ -262,9 +262,9 @@ def test_test_split_holds_the_quality_bar(capsys, index_dir, seeds, tmp_path):
     assert len(data["modes"][2]["results"]) == len(load_questions("evals/questions.jsonl", "test"))
     assert set(data["modes"][2]["by_kind"]) >= {"paraphrase", "english", "near_topic"}
     # Short answers: offered for a fifth of the answerable questions, and
-    # right (a gold string in at most 8 words) for 0.85 of those (README).
+    # right (a gold string in at most 8 words) for 0.81 of those (README).
     hybrid = data["modes"][2]["metrics"]
-    assert hybrid["short_offered"] >= 0.17 and hybrid["short_accuracy"] >= 0.78
+    assert hybrid["short_offered"] >= 0.19 and hybrid["short_accuracy"] >= 0.76
     assert "| short offered | short right |" in out
 
 
