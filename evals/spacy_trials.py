@@ -187,9 +187,8 @@ def lemmas_report(questions_file: Path) -> str:
 
     from qa import evaluation as ev
     from qa.annotate import PIPELINE
-    from qa.answer import candidates
     from qa.assistant import Assistant
-    from qa.decide import FEATURES, TrainingQuestion, feature_matrix, fit
+    from qa.decide import FEATURES, fit
     from qa.text import fold
 
     column = {name: i for i, name in enumerate(FEATURES)}
@@ -201,21 +200,16 @@ def lemmas_report(questions_file: Path) -> str:
     }
     stems, lemmas = [], []
     spent: list[float] = []
-    for q in ev.load_questions(questions_file, "dev"):
-        query, hits = assistant.retriever.search(
-            q.question, "hybrid", assistant.settings.candidates
-        )
-        found = candidates(query, hits, assistant.documents, assistant.sentences)
+    questions = ev.load_questions(questions_file, "dev")
+    for item in ev.labelled_candidates(assistant, questions):
+        query, base = item.query, item.row
         started = time.perf_counter()
         words, total, asked_total = lemma_coverage(nlp, query.text, query.weights, query.keys)
         # What a lemma reading would add to each question: the pipeline.
         spent.append((time.perf_counter() - started) * 1000)
-        wanted = [ev.match_key(a) for a in q.answers]
-        labels, covered = [], []
-        for c in found:
+        covered = []
+        for c in item.candidates:
             note = assistant.sentences[c.doc_id].notes.sentences[c.index]
-            text = assistant.documents[c.doc_id].text[note.start : note.end]
-            labels.append(any(w in ev.match_key(text) for w in wanted))
             own = {lemma for at, lemma in lemmas_at[c.doc_id] if note.start <= at < note.end}
             covered.append(
                 (
@@ -225,11 +219,8 @@ def lemmas_report(questions_file: Path) -> str:
                     else 1.0,
                 )
             )
-        x = feature_matrix([c.signals for c in found])
-        base = TrainingQuestion(
-            q.id, q.kind, x, np.array(labels, dtype=bool), q.answerable, q.origin != "v1"
-        )
         stems.append(base)
+        x = base.x
         if len(x):
             x = x.copy()
             cover = np.array(covered)

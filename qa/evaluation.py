@@ -18,17 +18,18 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.answer import Answer
+from qa.answer import Answer, Candidate
 from qa.corpus import normalize
 from qa.decide import HeldOut, ShortQuestion, TrainingQuestion, load_model
 from qa.errors import InputError
+from qa.retrieval import Query
 from qa.settings import MODES, TYPINGS
 from qa.short import MAX_WORDS
 from qa.text import APOSTROPHES, strip_accents
@@ -508,16 +509,27 @@ def sweep_threshold(
     return Sweep(mode, tuple(rows), middle, (run[0], run[-1]), max_wrong)
 
 
-def training_questions(
+@dataclass(frozen=True)
+class Labelled:
+    """One question as the engine read it, its candidate sentences, and
+    their training row for `qa.decide`."""
+
+    query: Query
+    candidates: list[Candidate]
+    row: TrainingQuestion
+
+
+def labelled_candidates(
     assistant: Any, questions: Sequence[EvalQuestion], mode: str = "hybrid"
-) -> list[TrainingQuestion]:
-    """Each question's candidate sentences as `qa.decide` sees them, labelled
-    by whether the sentence holds a gold answer string (any of them: for a
-    question over two articles each article's sentence is a positive)."""
+) -> Iterator[Labelled]:
+    """Each question's candidate sentences as `qa.decide` sees them, with
+    their features and whether each holds a gold answer string (any of
+    them: for a question over two articles each article's sentence is a
+    positive). The query and candidates are kept for a trial that reads
+    them further (`evals/spacy_trials.py`)."""
     from qa.answer import candidates
     from qa.decide import feature_matrix
 
-    out = []
     for q in questions:
         query, hits = assistant.retriever.search(q.question, mode, assistant.settings.candidates)
         found = candidates(query, hits, assistant.documents, assistant.sentences)
@@ -531,12 +543,18 @@ def training_questions(
         x = feature_matrix([c.signals for c in found])
         # The threshold is set on fresh questions only: the first set's
         # wording is closer to the articles' than new users' questions are.
-        out.append(
-            TrainingQuestion(
-                q.id, q.kind, x, np.array(labels, dtype=bool), q.answerable, q.origin != "v1"
-            )
+        row = TrainingQuestion(
+            q.id, q.kind, x, np.array(labels, dtype=bool), q.answerable, q.origin != "v1"
         )
-    return out
+        yield Labelled(query, found, row)
+
+
+def training_questions(
+    assistant: Any, questions: Sequence[EvalQuestion], mode: str = "hybrid"
+) -> list[TrainingQuestion]:
+    """Each question's candidate sentences as `qa.decide` sees them,
+    labelled (`labelled_candidates`)."""
+    return [item.row for item in labelled_candidates(assistant, questions, mode)]
 
 
 def short_training(
