@@ -474,12 +474,17 @@ def signal_separation(
     return out
 
 
-def _fit_gate(questions: list[TrainingQuestion], folds: int, gate: str = "logistic") -> Any:
+def _fit_gate(
+    questions: list[TrainingQuestion], folds: int, gate: str = "logistic", c: float = 1.0
+) -> Any:
     """The gate learns from the ranker's probabilities on questions the
-    ranker did not see (inner folds), as it will meet new questions."""
+    ranker did not see (inner folds), as it will meet new questions. `c` is
+    the logistic regression's inverse L2 penalty: the default 1 sits on the
+    plateau of dev's cross-validated AUC (`python -m evals.gate_trials
+    penalty`: 0.3 lowers it, 3 leaves it where it is; README)."""
     x, labels = _gate_rows(questions, folds)
     if gate == "logistic":
-        return Linear.fit(x, labels)
+        return Linear.fit(x, labels, c)
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
@@ -493,6 +498,7 @@ def fit(
     folds: int = 5,
     compare: bool = True,
     repeats: int = 5,
+    gate_c: float = 1.0,
 ) -> tuple[Answerability, dict[str, Any]]:
     """Fit both stages on every question; choose the threshold on
     cross-validated predictions (outer folds by question, so no question
@@ -500,7 +506,8 @@ def fit(
     `max_wrong` among the answerable questions marked `calibrate`. A
     gradient-boosted gate is cross-validated beside the logistic one, for
     comparison only (a logistic regression saves as plain JSON), unless
-    `compare` is false.
+    `compare` is false. `gate_c` is the gate's inverse L2 penalty
+    (`_fit_gate`).
 
     The logistic gate's cross-validation is repeated `repeats` times over
     different folds and each question's probabilities averaged: with one
@@ -527,7 +534,7 @@ def fit(
             outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=draw)
             for train, held in outer.split(np.zeros(len(questions)), labels):
                 chosen = [questions[i] for i in train]
-                ranker, gate = _fit_ranker(chosen), _fit_gate(chosen, folds, gate_kind)
+                ranker, gate = _fit_ranker(chosen), _fit_gate(chosen, folds, gate_kind, gate_c)
                 for i in held:
                     q = questions[i]
                     p = ranker.probabilities(q.x)
@@ -545,7 +552,7 @@ def fit(
         )
     model = Answerability(
         _fit_ranker(questions),
-        _fit_gate(questions, folds),
+        _fit_gate(questions, folds, c=gate_c),
         figures["logistic"]["threshold"],
         {"on": "dev split", "cross_validation": f"{folds}-fold, by question", **figures},
     )
@@ -583,6 +590,8 @@ def held_out_groups(
     max_wrong: float = 0.03,
     folds: int = 5,
     shipped: float | None = None,
+    gate_c: float = 1.0,
+    repeats: int = 5,
 ) -> list[HeldOut]:
     """Fit on every group of questions but one (`group_of`: question id to
     group, such as who wrote it) and judge on that one, threshold included.
@@ -598,7 +607,7 @@ def held_out_groups(
     chosen by cross-validation by question) when given. They say whether
     the shipped threshold holds for writers the model never read: each
     group alone has too few answerable questions in its low tail to say
-    it (README)."""
+    it (README). `gate_c` and `repeats` are `fit`'s, for each group's model."""
     from sklearn.metrics import roc_auc_score
 
     out = []
@@ -610,7 +619,7 @@ def held_out_groups(
         rest = [q for q in questions if group_of[q.id] != group]
         if any(len({q.answerable for q in part}) < 2 for part in (held, rest)):
             continue
-        model, _ = fit(rest, max_wrong, folds, compare=False)
+        model, _ = fit(rest, max_wrong, folds, compare=False, repeats=repeats, gate_c=gate_c)
         answered = [model.score(q.x)[1] for q in held]
         first = [
             bool(len(q.y) and q.y[int(np.argmax(model.ranker.probabilities(q.x)))]) for q in held
