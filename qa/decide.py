@@ -19,12 +19,14 @@ question's names, figures and words occur in the article at all.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +34,32 @@ from qa.errors import InputError, ModelError
 from qa.short import SHORT_FEATURES
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
+
+_Fitting = TypeVar("_Fitting", bound=Callable[..., Any])
+
+
+def _one_thread(fitting: _Fitting) -> _Fitting:
+    """Run a fitting function with the BLAS libraries on one thread. Its
+    work is hundreds of small products (a question's few dozen candidates
+    by two dozen inputs, for each L-BFGS step of each fold), where
+    OpenBLAS's threads cost more to wake than they save: `qa eval --split
+    dev --train-answerability` took 351 s with two threads and 192 s and
+    206 s with one, the same figures printed (README, Evaluation). Only fitting is
+    limited; a question's own path is left as it is."""
+
+    @functools.wraps(fitting)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        # A library loaded after the limit is set keeps its threads: SciPy's
+        # and scikit-learn's own OpenBLAS are loaded first.
+        import scipy.optimize  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fitting(*args, **kwargs)
+
+    return limited  # type: ignore[return-value]
+
 
 #: The signals of one candidate sentence, in the order the weights use.
 FEATURES: tuple[str, ...] = (
@@ -451,6 +479,7 @@ def _gate_rows(questions: list[TrainingQuestion], folds: int) -> tuple[np.ndarra
     return np.vstack(rows), labels
 
 
+@_one_thread
 def signal_separation(
     questions: list[TrainingQuestion], folds: int = 5
 ) -> dict[str, dict[str, float]]:
@@ -492,6 +521,7 @@ def _fit_gate(
     ).fit(x, labels)
 
 
+@_one_thread
 def fit(
     questions: list[TrainingQuestion],
     max_wrong: float = 0.03,
@@ -584,6 +614,7 @@ POOLED_CHOSEN = "pooled, threshold chosen on it"
 POOLED_SHIPPED = "pooled, shipped threshold"
 
 
+@_one_thread
 def held_out_groups(
     questions: list[TrainingQuestion],
     group_of: dict[str, str],
@@ -714,6 +745,7 @@ class ShortQuestion:
     y: np.ndarray
 
 
+@_one_thread
 def fit_short(
     questions: list[ShortQuestion],
     min_accuracy: float = 0.8,

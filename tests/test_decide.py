@@ -305,3 +305,23 @@ def test_a_ranker_with_nothing_to_order_says_so():
     questions = [dataclasses.replace(q, y=np.ones_like(q.y)) for q in synthetic(12)]
     with pytest.raises(InputError, match="nothing to learn an order from"):
         decide._fit_ranker(questions)
+
+
+def test_fitting_runs_blas_on_one_thread_and_gives_the_threads_back(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before = blas_threads()
+    seen: list[set[int]] = []
+    fit_ranker = decide._fit_ranker
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return fit_ranker(*args, **kwargs)
+
+    monkeypatch.setattr(decide, "_fit_ranker", spy)
+    decide.fit(synthetic(30), compare=False, repeats=1)
+    assert seen and all(threads == {1} for threads in seen)
+    assert blas_threads() == before
