@@ -50,7 +50,7 @@ def _one_thread(fitting: _Fitting) -> _Fitting:
     @functools.wraps(fitting)
     def limited(*args: Any, **kwargs: Any) -> Any:
         # A library loaded after the limit is set keeps its threads: SciPy's
-        # and scikit-learn's own OpenBLAS are loaded first.
+        # OpenBLAS (which scikit-learn uses) is loaded first.
         import scipy.optimize  # noqa: F401
         import sklearn.linear_model  # noqa: F401
         from threadpoolctl import threadpool_limits
