@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -149,22 +148,12 @@ def soft_missing_rows(assistant: Any, questions: Sequence[Any]) -> Iterator[tupl
         yield item.row, soft_missing(asked.weights / total, inside, near)
 
 
-@contextmanager
-def _reading(variant: Variant) -> Iterator[None]:
-    """`qa.decide` fitting with the variant's gate inputs."""
-    from qa import decide
-
-    if variant.question_features is None:
-        yield
-        return
-    with mock.patch.object(decide, "question_features", variant.question_features):
-        yield
-
-
 def measure(variant: Variant, origin_of: dict[str, str]) -> Measured:
     from qa import decide
 
-    with _reading(variant):
+    # `qa.decide` fits with the variant's gate inputs, or its own.
+    reading = variant.question_features or decide.question_features
+    with mock.patch.object(decide, "question_features", reading):
         model, figures = decide.fit(variant.rows, compare=False, gate_c=variant.gate_c)
         # Judged at the variant's own threshold: the one each group's model
         # would choose (one draw of folds is enough for the pooled rows) is
@@ -252,12 +241,24 @@ def report(measured: Sequence[Measured]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command's arguments; no trial named means every trial. The names
+    are checked here, not by `choices`: argparse checks an empty `nargs="*"`
+    positional against its choices too, and refuses it."""
     parser = argparse.ArgumentParser(prog="python -m evals.gate_trials", description=__doc__)
-    parser.add_argument("trials", nargs="*", choices=TRIALS, default=list(TRIALS))
+    parser.add_argument("trials", nargs="*", metavar="TRIAL", help=f"any of {', '.join(TRIALS)}")
     parser.add_argument("--questions", type=Path, default=ROOT / "evals" / "questions.jsonl")
     args = parser.parse_args(argv)
-    found, origin_of = variants(args.trials or TRIALS, args.questions)
+    unknown = [t for t in args.trials if t not in TRIALS]
+    if unknown:
+        parser.error(f"unknown trial {unknown[0]!r}: choose from {', '.join(TRIALS)}")
+    args.trials = args.trials or list(TRIALS)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    found, origin_of = variants(args.trials, args.questions)
     measured = []
     for variant in found:
         measured.append(measure(variant, origin_of))

@@ -5,7 +5,14 @@ penalty reaching the fit."""
 import numpy as np
 import pytest
 
-from evals.gate_trials import UNTYPED_INPUTS, beside_features, soft_missing, untyped_features
+from evals.gate_trials import (
+    TRIALS,
+    UNTYPED_INPUTS,
+    beside_features,
+    parse,
+    soft_missing,
+    untyped_features,
+)
 from qa import decide
 from qa.decide import QUESTION_FEATURES, feature_matrix, question_features
 from tests.test_decide import signals, synthetic
@@ -57,3 +64,11 @@ def test_the_gate_penalty_reaches_the_fit():
     assert np.abs(tight.gate.coef).sum() < 0.5 * np.abs(loose.gate.coef).sum()
     # The ranker is not the gate: its weights do not move.
     assert tight.ranker.coef.tolist() == pytest.approx(loose.ranker.coef.tolist())
+
+
+def test_no_trial_named_runs_every_trial_and_an_unknown_one_is_refused(capsys):
+    assert parse([]).trials == list(TRIALS)
+    assert parse(["untyped", "penalty"]).trials == ["untyped", "penalty"]
+    with pytest.raises(SystemExit):
+        parse(["penalties"])
+    assert "unknown trial 'penalties'" in capsys.readouterr().err
